@@ -1,0 +1,52 @@
+"""The one interface between the core and every channel provider.
+
+An adapter translates a provider's payloads into ``InboundMessage`` and sends ``OutboundMessage``; it never
+writes to the database. The core finds adapters through ``channels_app.adapters.registry``.
+"""
+
+from collections.abc import Mapping
+from typing import ClassVar, Protocol
+
+from django.http import HttpRequest
+
+from channels_app.models import Channel
+from channels_app.types import DeliveryReceipt, InboundMessage, OutboundMessage
+
+
+class PayloadError(Exception):
+    """The payload cannot become a message (malformed, missing fields, hostile): quarantine it, don't retry."""
+
+
+class SignatureError(Exception):
+    """The request is not from the provider it claims to be from."""
+
+
+class RetryableDeliveryError(Exception):
+    """A send failed for a reason that may pass (network, timeout, 5xx): try again later."""
+
+    def __init__(self, detail: str, *, code: str = ""):
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code
+
+
+class PermanentDeliveryError(Exception):
+    """A send the provider refused for good (4xx, invalid recipient): record the reason, don't retry."""
+
+    def __init__(self, detail: str, *, code: str = ""):
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code
+
+
+class ChannelAdapter(Protocol):
+    kind: ClassVar[str]
+    provider: ClassVar[str]
+    # Which customer identity kind addresses a customer on this channel (email, phone, chat_visitor...).
+    recipient_identity_kinds: ClassVar[tuple[str, ...]]
+
+    def verify(self, *, channel: Channel, request: HttpRequest) -> None: ...
+
+    def parse(self, *, channel: Channel, payload: bytes | Mapping, content_type: str = "") -> list[InboundMessage]: ...
+
+    def send(self, *, channel: Channel, message: OutboundMessage) -> DeliveryReceipt: ...

@@ -1,0 +1,41 @@
+"""Finds the adapter for a channel by its kind and provider. A new provider is one module that registers."""
+
+from channels_app.adapters.base import ChannelAdapter
+from channels_app.models import Channel
+
+_adapters: dict[tuple[str, str], ChannelAdapter] = {}
+_default_provider: dict[str, str] = {}
+
+
+class AdapterNotFound(LookupError):
+    pass
+
+
+def register(adapter_class: type, *, default: bool = False) -> type:
+    adapter = adapter_class()
+    _adapters[(adapter.kind, adapter.provider)] = adapter
+    if default or adapter.kind not in _default_provider:
+        _default_provider[adapter.kind] = adapter.provider
+    return adapter_class
+
+
+def adapter_for(channel: Channel) -> ChannelAdapter:
+    provider = channel.provider or _default_provider.get(channel.kind, "")
+    try:
+        return _adapters[(channel.kind, provider)]
+    except KeyError:
+        raise AdapterNotFound(
+            f"No adapter is installed for {channel.kind} channels with provider {provider or '(default)'!r}."
+        ) from None
+
+
+def has_adapter(channel: Channel) -> bool:
+    try:
+        adapter_for(channel)
+    except AdapterNotFound:
+        return False
+    return True
+
+
+def registered() -> list[tuple[str, str]]:
+    return sorted(_adapters)

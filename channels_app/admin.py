@@ -1,0 +1,135 @@
+import json
+
+from django import forms
+from django.contrib import admin, messages
+
+from channels_app.models import Channel, Delivery, DeliveryAttempt, InboundEvent
+from channels_app.services.deliveries import delivery_retry
+from channels_app.services.inbound_receive import inbound_event_retry
+
+
+class ChannelAdminForm(forms.ModelForm):
+    """Secrets are write-only: the stored values are never put back into the page."""
+
+    new_secrets = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off"}),
+        help_text='JSON object, e.g. {"auth_token": "..."}. Keys given replace stored ones; null removes one. '
+        "Leave empty to keep the stored secrets.",
+    )
+
+    class Meta:
+        model = Channel
+        fields = [
+            "kind",
+            "provider",
+            "name",
+            "address",
+            "settings",
+            "default_team",
+            "continue_open_ticket",
+            "is_active",
+        ]
+
+    def clean_new_secrets(self):
+        raw = self.cleaned_data["new_secrets"].strip()
+        if not raw:
+            return None
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"Not JSON: {exc.msg}") from exc
+        if not isinstance(value, dict) or not all(isinstance(v, str | type(None)) for v in value.values()):
+            raise forms.ValidationError("A JSON object of strings (or null to remove a key).")
+        return value
+
+    def save(self, commit=True):
+        channel = super().save(commit=False)
+        changes = self.cleaned_data.get("new_secrets")
+        if changes:
+            merged = dict(channel.secrets or {})
+            for key, value in changes.items():
+                if value in (None, ""):
+                    merged.pop(key, None)
+                else:
+                    merged[key] = value
+            channel.secrets = merged
+        if commit:
+            channel.save()
+        return channel
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    form = ChannelAdminForm
+    list_display = ["name", "kind", "provider", "address", "is_active", "default_team"]
+    list_filter = ["kind", "is_active"]
+    readonly_fields = ["public_key", "secret_names", "created_at", "updated_at"]
+    search_fields = ["name", "address"]
+
+    @admin.display(description="Stored secrets")
+    def secret_names(self, channel):
+        return ", ".join(channel.secret_names) or "—"
+
+
+@admin.register(InboundEvent)
+class InboundEventAdmin(admin.ModelAdmin):
+    list_display = ["received_at", "channel", "provider_id", "status", "attempts", "reason_short"]
+    list_filter = ["status", "channel"]
+    search_fields = ["provider_id", "reason"]
+    readonly_fields = [
+        "public_id",
+        "channel",
+        "provider_id",
+        "content_type",
+        "raw_preview",
+        "status",
+        "reason",
+        "attempts",
+        "received_at",
+        "processed_at",
+        "updated_at",
+    ]
+    exclude = ["raw"]
+    actions = ["retry"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="Reason")
+    def reason_short(self, event):
+        return (event.reason or "")[:80]
+
+    @admin.display(description="Raw payload (first 4 KB)")
+    def raw_preview(self, event):
+        raw = bytes(event.raw or b"")
+        return f"{len(raw)} bytes\n\n" + raw[:4096].decode("utf-8", errors="replace")
+
+    @admin.action(description="Process again")
+    def retry(self, request, queryset):
+        count = sum(inbound_event_retry(event=event) for event in queryset)
+        messages.info(request, f"{count} event(s) queued again; processed ones are never re-run.")
+
+
+class DeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    extra = 0
+    can_delete = False
+    readonly_fields = ["number", "outcome", "error_code", "error", "started_at", "finished_at"]
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "channel", "status", "attempts", "error_code"]
+    list_filter = ["status", "channel"]
+    readonly_fields = [f.name for f in Delivery._meta.fields]
+    inlines = [DeliveryAttemptInline]
+    actions = ["retry"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Send failed deliveries again")
+    def retry(self, request, queryset):
+        count = sum(delivery_retry(delivery=delivery) for delivery in queryset)
+        messages.info(request, f"{count} delivery(ies) queued again.")

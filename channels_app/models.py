@@ -1,0 +1,145 @@
+import secrets
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+from channels_app.secrets import EncryptedJSONField
+
+
+def _public_key() -> str:
+    return "pk_" + secrets.token_urlsafe(18)
+
+
+class Channel(models.Model):
+    """A configured way in and out: a mailbox, an SMS number, a chat widget, or an API integration."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email"
+        SMS = "sms", "SMS"
+        CHAT = "chat", "Live chat"
+        API = "api", "API"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    provider = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="Which adapter talks to the provider (e.g. twilio); blank: the kind's default.",
+    )
+    name = models.CharField(max_length=100)
+    # The address customers write to: an email address, an E.164 number, a domain. Unique per kind.
+    address = models.CharField(max_length=320, blank=True)
+    public_key = models.CharField(max_length=40, unique=True, default=_public_key, editable=False)
+    settings = models.JSONField(default=dict, blank=True, help_text="Non-secret configuration.")
+    secrets = EncryptedJSONField(blank=True, default=dict, editable=False)
+    default_team = models.ForeignKey(
+        "agents.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="default_for_channels"
+    )
+    # Whether a new message from a customer with an open ticket continues it (the conversation follows the
+    # customer). Email threads by headers instead, so its channels usually turn this off.
+    continue_open_ticket = models.BooleanField(default=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "address"], condition=~Q(address=""), name="channel_address_unique_per_kind"
+            )
+        ]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+    def __repr__(self) -> str:
+        # Never include secrets.
+        return f"<Channel {self.pk} {self.kind} {self.name!r}>"
+
+    @property
+    def secret_names(self) -> list[str]:
+        return sorted(self.secrets or {})
+
+
+class InboundEvent(models.Model):
+    """A payload as a provider delivered it, stored before anything parses it. Nothing inbound bypasses this."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        FAILED = "failed", "Failed (retryable)"
+        QUARANTINED = "quarantined", "Quarantined"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="inbound_events")
+    provider_id = models.CharField(max_length=255, help_text="The provider's id for this payload.")
+    content_type = models.CharField(max_length=100, blank=True)
+    raw = models.BinaryField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
+    reason = models.TextField(blank=True, help_text="Why it failed or was quarantined.")
+    attempts = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "provider_id"], name="inbound_event_unique_provider_id")
+        ]
+        indexes = [models.Index(fields=["status", "updated_at"], name="inbound_event_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id}:{self.provider_id} ({self.status})"
+
+
+class Delivery(models.Model):
+    """Handing one outbound message to its channel's provider, with every attempt recorded."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    message = models.OneToOneField("tickets.Message", on_delete=models.CASCADE, related_name="delivery")
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="deliveries")
+    recipient = models.CharField(max_length=320, help_text="Address, number or visitor id it goes to.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    provider_message_id = models.CharField(max_length=255, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "updated_at"], name="delivery_status_idx")]
+        verbose_name_plural = "deliveries"
+
+    def __str__(self) -> str:
+        return f"delivery {self.pk} ({self.status})"
+
+
+class DeliveryAttempt(models.Model):
+    class Outcome(models.TextChoices):
+        SENT = "sent", "Sent"
+        RETRYABLE_ERROR = "retryable_error", "Error, will retry"
+        PERMANENT_ERROR = "permanent_error", "Error, gave up"
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_rows")
+    number = models.PositiveIntegerField()
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    error_code = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["delivery", "number"], name="delivery_attempt_unique")]
+        ordering = ["delivery", "number"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of delivery {self.delivery_id}: {self.outcome}"

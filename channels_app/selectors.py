@@ -1,0 +1,51 @@
+"""Reads of channels and their inbound events."""
+
+import uuid
+
+from django.db.models import QuerySet
+
+from channels_app.models import Channel, InboundEvent
+from helpdesk.errors import NotFound
+from tickets.models import Message
+
+
+def channel_get(*, channel_id) -> Channel:
+    channel = Channel.objects.filter(pk=channel_id).first() if str(channel_id).isdigit() else None
+    if channel is None:
+        raise NotFound("No such channel.")
+    return channel
+
+
+def channel_list() -> QuerySet[Channel]:
+    return Channel.objects.select_related("default_team").order_by("name", "id")
+
+
+def inbound_event_list(*, status: str | None = None, channel_id: int | None = None) -> QuerySet[InboundEvent]:
+    events = InboundEvent.objects.select_related("channel").defer("raw").order_by("-id")
+    if status:
+        events = events.filter(status=status)
+    if channel_id:
+        events = events.filter(channel_id=channel_id)
+    return events
+
+
+def inbound_event_get(*, public_id, channel: Channel | None = None) -> InboundEvent:
+    events = InboundEvent.objects.select_related("channel").defer("raw")
+    if channel is not None:
+        events = events.filter(channel=channel)
+    try:
+        event = events.filter(public_id=uuid.UUID(str(public_id))).first()
+    except ValueError:
+        event = None
+    if event is None:
+        raise NotFound("No such inbound event.")
+    return event
+
+
+def inbound_event_message(*, event: InboundEvent) -> Message | None:
+    """The message an API-channel event became (the event's provider id is the message's)."""
+    return (
+        Message.objects.filter(channel_id=event.channel_id, provider_id=event.provider_id)
+        .only("pk", "ticket_id", "customer_id")
+        .first()
+    )

@@ -1,0 +1,159 @@
+"""Handing a queued delivery to its channel's adapter, recording every attempt and its outcome."""
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from channels_app.adapters.base import PermanentDeliveryError, RetryableDeliveryError
+from channels_app.adapters.registry import AdapterNotFound, adapter_for
+from channels_app.models import Delivery, DeliveryAttempt
+from channels_app.types import OutboundAttachment, OutboundMessage
+from tickets.models import Message, TimelineEvent
+from tickets.services.events import event_record
+from tickets.types import Actor
+
+logger = logging.getLogger(__name__)
+
+
+class DeliveryShouldRetry(Exception):
+    """Raised to the task so Celery retries with backoff."""
+
+
+def delivery_send(*, delivery_id: int) -> Delivery | None:
+    """Send one delivery if it is queued. Claims it with a conditional update so two workers never send it
+    at once; a delivery already sent, delivered or failed is returned untouched."""
+    claimed = Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.QUEUED).update(
+        status=Delivery.Status.SENDING, attempts=F("attempts") + 1, updated_at=timezone.now()
+    )
+    delivery = Delivery.objects.select_related("channel", "message", "message__ticket").filter(pk=delivery_id).first()
+    if not claimed or delivery is None:
+        return delivery
+    started = timezone.now()
+    try:
+        adapter = adapter_for(delivery.channel)
+        receipt = adapter.send(channel=delivery.channel, message=_outbound(delivery))
+    except AdapterNotFound as exc:
+        _fail(delivery, started, code="no_adapter", detail=str(exc))
+        return delivery
+    except PermanentDeliveryError as exc:
+        _fail(delivery, started, code=exc.code, detail=exc.detail)
+        return delivery
+    except RetryableDeliveryError as exc:
+        if delivery.attempts >= settings.HELPDESK["DELIVERY_MAX_ATTEMPTS"]:
+            _fail(
+                delivery,
+                started,
+                code=exc.code,
+                detail=f"gave up after {delivery.attempts} attempts: {exc.detail}",
+            )
+            return delivery
+        _record_retryable(delivery, started, code=exc.code, detail=exc.detail)
+        raise DeliveryShouldRetry(exc.detail) from exc
+    except Exception as exc:
+        # A bug in an adapter must not leave the delivery "sending" forever nor vanish: retry, then fail visibly.
+        logger.exception("channels_app.delivery_adapter_crashed", extra={"delivery_id": delivery.pk})
+        detail = f"{type(exc).__name__} in adapter"
+        if delivery.attempts >= settings.HELPDESK["DELIVERY_MAX_ATTEMPTS"]:
+            _fail(delivery, started, code="adapter_error", detail=detail)
+            return delivery
+        _record_retryable(delivery, started, code="adapter_error", detail=detail)
+        raise DeliveryShouldRetry(detail) from exc
+    with transaction.atomic():
+        now = timezone.now()
+        status = Delivery.Status.DELIVERED if receipt.is_delivered else Delivery.Status.SENT
+        Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING).update(
+            status=status,
+            provider_message_id=receipt.provider_message_id,
+            sent_at=now,
+            updated_at=now,
+            error="",
+            error_code="",
+        )
+        DeliveryAttempt.objects.create(
+            delivery=delivery,
+            number=delivery.attempts,
+            outcome=DeliveryAttempt.Outcome.SENT,
+            started_at=started,
+        )
+    logger.info("channels_app.delivery_sent", extra={"delivery_id": delivery.pk, "attempt": delivery.attempts})
+    delivery.refresh_from_db()
+    return delivery
+
+
+def _outbound(delivery: Delivery) -> OutboundMessage:
+    message: Message = delivery.message
+    author_name = ""
+    if message.author_id:
+        profile = getattr(message.author, "agent_profile", None)
+        author_name = (profile.display_name if profile else "") or message.author.get_username()
+    earlier = list(
+        Message.objects.filter(ticket_id=message.ticket_id, channel_id=delivery.channel_id)
+        .exclude(provider_id="")
+        .exclude(pk=message.pk)
+        .order_by("-created_at")
+        .values_list("provider_id", flat=True)[:20]
+    )
+    return OutboundMessage(
+        message_id=message.pk,
+        ticket_id=message.ticket_id,
+        recipient=delivery.recipient,
+        text=message.text,
+        html=message.html,
+        subject=message.subject or message.ticket.subject,
+        author_name=author_name,
+        attachments=tuple(
+            OutboundAttachment(filename=a.filename, content_type=a.content_type, path=a.file.name, size=a.size)
+            for a in message.attachments.all()
+        ),
+        in_reply_to=tuple(earlier),
+    )
+
+
+def _record_retryable(delivery: Delivery, started, *, code: str, detail: str) -> None:
+    with transaction.atomic():
+        Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING).update(
+            status=Delivery.Status.QUEUED, error=detail, error_code=code, updated_at=timezone.now()
+        )
+        DeliveryAttempt.objects.create(
+            delivery=delivery,
+            number=delivery.attempts,
+            outcome=DeliveryAttempt.Outcome.RETRYABLE_ERROR,
+            error_code=code,
+            error=detail,
+            started_at=started,
+        )
+    logger.warning("channels_app.delivery_retrying", extra={"delivery_id": delivery.pk, "code": code})
+
+
+def _fail(delivery: Delivery, started, *, code: str, detail: str) -> None:
+    with transaction.atomic():
+        Delivery.objects.filter(pk=delivery.pk).update(
+            status=Delivery.Status.FAILED, error=detail, error_code=code, updated_at=timezone.now()
+        )
+        DeliveryAttempt.objects.create(
+            delivery=delivery,
+            number=delivery.attempts,
+            outcome=DeliveryAttempt.Outcome.PERMANENT_ERROR,
+            error_code=code,
+            error=detail,
+            started_at=started,
+        )
+        ticket = delivery.message.ticket
+        event_record(
+            customer_id=ticket.customer_id,
+            ticket_id=ticket.pk,
+            type=TimelineEvent.Type.DELIVERY_FAILED,
+            actor=Actor.system("delivery"),
+            params={
+                "message_id": delivery.message_id,
+                "delivery_id": delivery.pk,
+                "channel_id": delivery.channel_id,
+                "error_code": code,
+                "error": detail,
+            },
+        )
+    delivery.refresh_from_db()
+    logger.warning("channels_app.delivery_failed", extra={"delivery_id": delivery.pk, "code": code})

@@ -1,0 +1,64 @@
+"""Turning a stored inbound event into messages through its channel's adapter and the ingestion service."""
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from channels_app.adapters.base import PayloadError
+from channels_app.adapters.registry import AdapterNotFound, adapter_for
+from channels_app.models import InboundEvent
+from tickets.errors import IngestRejected
+from tickets.services.ingest import IngestResult, message_ingest
+
+logger = logging.getLogger(__name__)
+
+DONE = (InboundEvent.Status.PROCESSED, InboundEvent.Status.QUARANTINED)
+
+
+class ProcessingShouldRetry(Exception):
+    """Processing failed for a reason that may pass; the event is marked failed and the task retries."""
+
+
+def inbound_event_process(*, event_id: int) -> list[IngestResult]:
+    """Parse and ingest one event. A processed or quarantined event is left alone (safe to call twice).
+
+    Bad payloads are quarantined with the reason (no retry); unexpected errors mark the event failed with the
+    reason and raise ``ProcessingShouldRetry`` until ``INBOUND_MAX_ATTEMPTS``. The raw payload is never touched.
+    """
+    event = InboundEvent.objects.select_related("channel").filter(pk=event_id).first()
+    if event is None or event.status in DONE:
+        return []
+    InboundEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1, updated_at=timezone.now())
+    event.attempts += 1
+    try:
+        adapter = adapter_for(event.channel)
+        messages = adapter.parse(channel=event.channel, payload=bytes(event.raw), content_type=event.content_type)
+        with transaction.atomic():
+            results = [message_ingest(channel=event.channel, inbound=message) for message in messages]
+            InboundEvent.objects.filter(pk=event.pk).update(
+                status=InboundEvent.Status.PROCESSED,
+                reason="",
+                processed_at=timezone.now(),
+                updated_at=timezone.now(),
+            )
+    except (PayloadError, IngestRejected, AdapterNotFound) as exc:
+        _mark(event, InboundEvent.Status.QUARANTINED, str(exc))
+        logger.warning("channels_app.inbound_quarantined", extra={"event_id": event.pk})
+        return []
+    except Exception as exc:
+        _mark(event, InboundEvent.Status.FAILED, f"{type(exc).__name__}: {exc}"[:2000])
+        logger.exception("channels_app.inbound_failed", extra={"event_id": event.pk, "attempt": event.attempts})
+        if event.attempts < settings.HELPDESK["INBOUND_MAX_ATTEMPTS"]:
+            raise ProcessingShouldRetry(str(exc)) from exc
+        return []
+    logger.info("channels_app.inbound_processed", extra={"event_id": event.pk, "messages": len(results)})
+    return results
+
+
+def _mark(event: InboundEvent, status: str, reason: str) -> None:
+    InboundEvent.objects.filter(pk=event.pk).exclude(status=InboundEvent.Status.PROCESSED).update(
+        status=status, reason=reason, updated_at=timezone.now()
+    )

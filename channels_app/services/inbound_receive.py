@@ -1,0 +1,45 @@
+"""Storing an inbound payload raw, once per provider id, before anything parses it."""
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from channels_app.models import Channel, InboundEvent
+from channels_app.tasks import process_inbound_event
+
+logger = logging.getLogger(__name__)
+
+
+def inbound_event_receive(
+    *, channel: Channel, provider_id: str, raw: bytes, content_type: str = ""
+) -> tuple[InboundEvent, bool]:
+    """Store the payload and enqueue its processing after commit. Returns ``(event, created)``; the same
+    provider id again returns the stored event and enqueues nothing."""
+    try:
+        with transaction.atomic():
+            event = InboundEvent.objects.create(
+                channel=channel, provider_id=provider_id[:255], raw=raw, content_type=content_type[:100]
+            )
+            event_id = event.pk
+            transaction.on_commit(lambda: process_inbound_event.delay(event_id), robust=True)
+    except IntegrityError:
+        existing = InboundEvent.objects.filter(channel=channel, provider_id=provider_id[:255]).first()
+        if existing is None:
+            raise
+        logger.info("channels_app.inbound_duplicate", extra={"event_id": existing.pk, "channel_id": channel.pk})
+        return existing, False
+    logger.info("channels_app.inbound_received", extra={"event_id": event.pk, "channel_id": channel.pk})
+    return event, True
+
+
+def inbound_event_retry(*, event: InboundEvent) -> bool:
+    """Process a failed or quarantined event again (an admin's decision after a fix). Returns whether it was
+    re-queued; processed events are never re-run."""
+    updated = InboundEvent.objects.filter(
+        pk=event.pk, status__in=[InboundEvent.Status.FAILED, InboundEvent.Status.QUARANTINED]
+    ).update(status=InboundEvent.Status.RECEIVED, reason="", attempts=0, updated_at=timezone.now())
+    if updated:
+        event_id = event.pk
+        transaction.on_commit(lambda: process_inbound_event.delay(event_id), robust=True)
+    return bool(updated)

@@ -1,0 +1,48 @@
+"""Finding work whose task was lost (broker down at commit, worker killed) so beat can enqueue it again.
+
+Each sweep touches ``updated_at`` of what it returns, so a backlog is re-enqueued once per stall period, not
+on every beat tick.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from channels_app.models import Delivery, InboundEvent
+
+BATCH = 500
+
+
+def _cutoff():
+    return timezone.now() - timedelta(seconds=settings.HELPDESK["STALLED_AFTER_SECONDS"])
+
+
+@transaction.atomic
+def stalled_inbound_event_ids() -> list[int]:
+    ids = list(
+        InboundEvent.objects.filter(
+            Q(status=InboundEvent.Status.RECEIVED)
+            | Q(status=InboundEvent.Status.FAILED, attempts__lt=settings.HELPDESK["INBOUND_MAX_ATTEMPTS"]),
+            updated_at__lt=_cutoff(),
+        )
+        .order_by("updated_at")
+        .values_list("pk", flat=True)[:BATCH]
+    )
+    InboundEvent.objects.filter(pk__in=ids).update(updated_at=timezone.now())
+    return ids
+
+
+@transaction.atomic
+def stalled_delivery_ids() -> list[int]:
+    """Queued deliveries nobody picked up, and 'sending' ones whose worker died mid-send (queued again)."""
+    cutoff = _cutoff()
+    ids = list(
+        Delivery.objects.filter(status__in=[Delivery.Status.QUEUED, Delivery.Status.SENDING], updated_at__lt=cutoff)
+        .order_by("updated_at")
+        .values_list("pk", flat=True)[:BATCH]
+    )
+    Delivery.objects.filter(pk__in=ids).update(status=Delivery.Status.QUEUED, updated_at=timezone.now())
+    return ids

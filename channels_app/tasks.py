@@ -1,0 +1,47 @@
+"""Celery entry points for channels: thin, plain ids, safe to run twice."""
+
+from celery import shared_task
+
+from channels_app.services.delivery_send import DeliveryShouldRetry, delivery_send
+from channels_app.services.inbound_process import ProcessingShouldRetry, inbound_event_process
+from channels_app.services.sweeps import stalled_delivery_ids, stalled_inbound_event_ids
+
+
+@shared_task(
+    name="channels_app.process_inbound_event",
+    acks_late=True,
+    autoretry_for=(ProcessingShouldRetry,),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    max_retries=None,  # bounded by INBOUND_MAX_ATTEMPTS in the service
+)
+def process_inbound_event(event_id: int) -> None:
+    inbound_event_process(event_id=event_id)
+
+
+@shared_task(
+    name="channels_app.deliver_message",
+    acks_late=True,
+    autoretry_for=(DeliveryShouldRetry,),
+    retry_backoff=5,
+    retry_backoff_max=900,
+    max_retries=None,  # bounded by DELIVERY_MAX_ATTEMPTS in the service
+)
+def deliver_message(delivery_id: int) -> None:
+    delivery_send(delivery_id=delivery_id)
+
+
+@shared_task(name="channels_app.requeue_stalled_inbound_events", acks_late=True)
+def requeue_stalled_inbound_events() -> int:
+    ids = stalled_inbound_event_ids()
+    for event_id in ids:
+        process_inbound_event.delay(event_id)
+    return len(ids)
+
+
+@shared_task(name="channels_app.requeue_stalled_deliveries", acks_late=True)
+def requeue_stalled_deliveries() -> int:
+    ids = stalled_delivery_ids()
+    for delivery_id in ids:
+        deliver_message.delay(delivery_id)
+    return len(ids)

@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from helpdesk.views import health
+
+api_v1 = [
+    path("", include("agents.api.urls")),
+    path("", include("channels_app.api.urls")),
+    path("", include("customers.api.urls")),
+    path("", include("tickets.api.urls")),
+    path("schema", SpectacularAPIView.as_view(), name="schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("redoc", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+]
+
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/api/v1/docs", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("healthz", health, name="health"),
+]

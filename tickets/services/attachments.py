@@ -1,0 +1,38 @@
+"""Storing attachment bytes through Django's storage, content-addressed so a file re-sent is stored once."""
+
+import hashlib
+import os
+import re
+import unicodedata
+
+from django.core.files.base import ContentFile
+
+from tickets.models import Attachment, Message
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+def safe_filename(name: str) -> str:
+    """A file name safe for any storage: no path, no control characters, not empty, at most 100 characters."""
+    base = os.path.basename((name or "").replace("\\", "/"))
+    ascii_name = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode()
+    cleaned = _UNSAFE.sub("_", ascii_name).strip(" .") or "attachment"
+    stem, dot, ext = cleaned.rpartition(".")
+    if dot and len(ext) <= 10:
+        return f"{stem[: 100 - len(ext) - 1]}.{ext}"
+    return cleaned[:100]
+
+
+def attachment_store(*, message: Message, filename: str, content_type: str, content: bytes, content_id: str = ""):
+    digest = hashlib.sha256(content).hexdigest()
+    attachment = Attachment(
+        message=message,
+        filename=(filename or "attachment")[:255],
+        content_type=(content_type or "application/octet-stream")[:100],
+        size=len(content),
+        sha256=digest,
+        content_id=content_id[:255],
+    )
+    attachment.file.save(safe_filename(filename), ContentFile(content), save=False)
+    attachment.save()
+    return attachment

@@ -1,0 +1,274 @@
+"""The one way a customer's message enters the desk, whichever channel brought it.
+
+``message_ingest`` resolves the customer from the sender's identity, decides which ticket the message
+continues, stores it with its timeline events, and enqueues routing after commit. It is idempotent on the
+channel's provider id.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from channels_app.models import Channel
+from channels_app.types import InboundIdentity, InboundMessage
+from customers.identities import normalise_identity
+from customers.models import Customer
+from customers.services import customer_identity_add, customer_resolve
+from customers.types import IdentityInput
+from helpdesk.errors import Conflict
+from tickets.errors import IngestRejected
+from tickets.html import html_to_text, sanitise_html
+from tickets.models import Message, Ticket, TimelineEvent
+from tickets.services.attachments import attachment_store
+from tickets.services.events import event_record
+from tickets.tasks import route_ticket
+from tickets.types import Actor
+
+logger = logging.getLogger(__name__)
+
+SUBJECT_FROM_TEXT_CHARS = 80
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    message: Message
+    ticket: Ticket
+    is_new_message: bool
+    is_new_ticket: bool
+
+
+@transaction.atomic
+def message_ingest(*, channel: Channel, inbound: InboundMessage) -> IngestResult:
+    """Store ``inbound`` on the right ticket of the right customer, once.
+
+    Locks the customer row for the rest of the transaction, so two messages of one customer arriving at once
+    cannot open two tickets. Raises ``IngestRejected`` (quarantine, do not retry) for messages that cannot be
+    taken in as they are.
+    """
+    duplicate = _existing(channel, inbound.provider_id)
+    if duplicate is not None:
+        return IngestResult(duplicate, duplicate.ticket, is_new_message=False, is_new_ticket=False)
+
+    sender = _identity_input(inbound.sender, channel)
+    customer, identity, _ = customer_resolve(identity=sender, name=inbound.sender_name)
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    # Another worker may have stored the same message while we waited for the lock.
+    duplicate = _existing(channel, inbound.provider_id)
+    if duplicate is not None:
+        return IngestResult(duplicate, duplicate.ticket, is_new_message=False, is_new_ticket=False)
+
+    skipped_identities = _attach_extra_identities(customer, inbound.extra_identities, channel)
+    if inbound.sender_name and not customer.name:
+        customer.name = inbound.sender_name[:200]
+
+    ticket, is_new_ticket = _ticket_for(channel=channel, customer=customer, inbound=inbound)
+    now = timezone.now()
+    text = inbound.text or html_to_text(inbound.html)
+    metadata = dict(inbound.metadata)
+    if skipped_identities:
+        metadata["identities_not_attached"] = skipped_identities
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                ticket=ticket,
+                customer=customer,
+                channel=channel,
+                direction=Message.Direction.INBOUND,
+                identity=identity,
+                subject=inbound.subject[:500],
+                text=text,
+                html=sanitise_html(inbound.html),
+                provider_id=inbound.provider_id,
+                metadata=metadata,
+                sent_at=inbound.sent_at,
+            )
+    except IntegrityError:
+        duplicate = _existing(channel, inbound.provider_id)
+        if duplicate is None:
+            raise
+        return IngestResult(duplicate, duplicate.ticket, is_new_message=False, is_new_ticket=False)
+    for attachment in inbound.attachments:
+        attachment_store(
+            message=message,
+            filename=attachment.filename,
+            content_type=attachment.content_type,
+            content=attachment.content,
+            content_id=attachment.content_id,
+        )
+
+    _ticket_touch(ticket=ticket, now=now)
+    customer.last_channel = channel
+    customer.last_seen_at = now
+    customer.save(update_fields=["last_channel", "last_seen_at", "name", "updated_at"])
+
+    logger.info(
+        "tickets.message_ingested",
+        extra={
+            "message_id": message.pk,
+            "ticket_id": ticket.pk,
+            "channel_id": channel.pk,
+            "new_ticket": is_new_ticket,
+        },
+    )
+    if is_new_ticket:
+        ticket_id = ticket.pk
+        transaction.on_commit(lambda: route_ticket.delay(ticket_id), robust=True)
+    return IngestResult(message, ticket, is_new_message=True, is_new_ticket=is_new_ticket)
+
+
+def _existing(channel: Channel, provider_id: str) -> Message | None:
+    return Message.objects.select_related("ticket").filter(channel=channel, provider_id=provider_id).first()
+
+
+def _identity_input(identity: InboundIdentity, channel: Channel) -> IdentityInput:
+    region = (channel.settings or {}).get("phone_region")
+    try:
+        value = normalise_identity(identity.kind, identity.value, phone_region=region)
+    except ValueError as exc:
+        raise IngestRejected(f"sender {identity.kind} is not usable: {exc}") from exc
+    return IdentityInput(kind=identity.kind, value=value, is_verified=identity.is_verified)
+
+
+def _attach_extra_identities(customer: Customer, identities, channel: Channel) -> list[str]:
+    """Attach further identities the channel vouches for. One owned by someone else is left alone (merging
+    two people is an agent's decision); the kinds left out are returned to be noted on the message."""
+    skipped = []
+    for extra in identities:
+        try:
+            identity = _identity_input(extra, channel)
+            with transaction.atomic():
+                customer_identity_add(customer=customer, identity=identity)
+        except (IngestRejected, Conflict):
+            skipped.append(extra.kind)
+    return skipped
+
+
+def _ticket_for(*, channel: Channel, customer: Customer, inbound: InboundMessage) -> tuple[Ticket, bool]:
+    """Which ticket this message continues, or a new one. Returns ``(ticket, is_new)``.
+
+    In order: the ticket the channel names (only if it is this customer's); the ticket of a message it
+    replies to (only this customer's); the customer's most recently active open ticket, if the channel lets
+    conversations follow the customer; otherwise a new ticket.
+    """
+    referenced = None
+    if inbound.ticket_id is not None:
+        referenced = Ticket.objects.filter(pk=inbound.ticket_id).first()
+        if referenced is None or referenced.customer_id != customer.pk:
+            # Same answer for "no such ticket" and "someone else's ticket": no existence leak.
+            raise IngestRejected(f"ticket {inbound.ticket_id} is not a ticket of this sender")
+    elif inbound.in_reply_to:
+        replied = (
+            Message.objects.select_related("ticket")
+            .filter(provider_id__in=inbound.in_reply_to, customer=customer)
+            .order_by("-created_at")
+            .first()
+        )
+        referenced = replied.ticket if replied else None
+
+    if referenced is not None:
+        referenced = _follow_merges(referenced)
+        if referenced.is_active:
+            return referenced, False
+        if _reopenable(referenced):
+            _ticket_reopen(referenced)
+            return referenced, False
+        return _ticket_open(channel=channel, customer=customer, inbound=inbound, follow_up_of=referenced), True
+
+    if channel.continue_open_ticket:
+        current = (
+            Ticket.objects.filter(customer=customer, status__in=Ticket.ACTIVE_STATUSES, merged_into__isnull=True)
+            .order_by(F("last_message_at").desc(nulls_last=True), "-id")
+            .first()
+        )
+        if current is not None:
+            return current, False
+    return _ticket_open(channel=channel, customer=customer, inbound=inbound), True
+
+
+def _follow_merges(ticket: Ticket) -> Ticket:
+    seen = set()
+    while ticket.merged_into_id and ticket.pk not in seen:
+        seen.add(ticket.pk)
+        ticket = Ticket.objects.get(pk=ticket.merged_into_id)
+    return ticket
+
+
+def _reopenable(ticket: Ticket) -> bool:
+    if ticket.status != Ticket.Status.SOLVED or ticket.solved_at is None:
+        return False
+    window = timedelta(days=settings.HELPDESK["REOPEN_WINDOW_DAYS"])
+    return timezone.now() - ticket.solved_at <= window
+
+
+def _ticket_reopen(ticket: Ticket) -> None:
+    Ticket.objects.filter(pk=ticket.pk).update(status=Ticket.Status.OPEN, solved_at=None, version=F("version") + 1)
+    event_record(
+        customer_id=ticket.customer_id,
+        ticket_id=ticket.pk,
+        type=TimelineEvent.Type.REOPENED,
+        actor=Actor.customer(),
+        params={"from": ticket.status, "to": Ticket.Status.OPEN},
+    )
+    ticket.status = Ticket.Status.OPEN
+    ticket.solved_at = None
+
+
+def _ticket_open(*, channel: Channel, customer: Customer, inbound: InboundMessage, follow_up_of=None) -> Ticket:
+    ticket = Ticket.objects.create(
+        customer=customer,
+        channel=channel,
+        subject=_subject(inbound, channel),
+        follow_up_of=follow_up_of,
+    )
+    params = {"channel_id": channel.pk, "channel_kind": channel.kind}
+    if follow_up_of is not None:
+        params["follow_up_of"] = follow_up_of.pk
+        event_record(
+            customer_id=customer.pk,
+            ticket_id=follow_up_of.pk,
+            type=TimelineEvent.Type.FOLLOW_UP_CREATED,
+            actor=Actor.customer(),
+            params={"follow_up_ticket_id": ticket.pk},
+        )
+    event_record(
+        customer_id=customer.pk,
+        ticket_id=ticket.pk,
+        type=TimelineEvent.Type.TICKET_CREATED,
+        actor=Actor.customer(),
+        params=params,
+    )
+    return ticket
+
+
+def _subject(inbound: InboundMessage, channel: Channel) -> str:
+    if inbound.subject.strip():
+        return inbound.subject.strip()[:500]
+    first_line = next((line.strip() for line in (inbound.text or "").splitlines() if line.strip()), "")
+    if first_line:
+        if len(first_line) > SUBJECT_FROM_TEXT_CHARS:
+            return first_line[: SUBJECT_FROM_TEXT_CHARS - 1].rstrip() + "…"
+        return first_line
+    return f"Message via {channel.name}"
+
+
+def _ticket_touch(*, ticket: Ticket, now) -> None:
+    """A customer wrote: the ticket is active again and waits on us."""
+    updates = {"last_message_at": now, "last_customer_message_at": now, "version": F("version") + 1}
+    if ticket.status in (Ticket.Status.PENDING, Ticket.Status.ON_HOLD):
+        updates["status"] = Ticket.Status.OPEN
+        event_record(
+            customer_id=ticket.customer_id,
+            ticket_id=ticket.pk,
+            type=TimelineEvent.Type.STATUS_CHANGED,
+            actor=Actor.customer(),
+            params={"from": ticket.status, "to": Ticket.Status.OPEN},
+        )
+        ticket.status = Ticket.Status.OPEN
+    Ticket.objects.filter(pk=ticket.pk).update(**updates)
+    ticket.last_message_at = now
+    ticket.last_customer_message_at = now

@@ -1,0 +1,206 @@
+"""Agents' replies (out on a channel) and internal notes."""
+
+import logging
+import re
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, IntegerField, Value, When
+from django.utils import timezone
+
+from channels_app.adapters.registry import AdapterNotFound, adapter_for
+from channels_app.models import Channel
+from channels_app.services.deliveries import delivery_create
+from customers.models import CustomerIdentity
+from helpdesk.errors import Conflict, DomainError
+from tickets.html import html_to_text, sanitise_html
+from tickets.models import Message, Ticket, TimelineEvent
+from tickets.services.events import event_record
+from tickets.types import Actor
+
+logger = logging.getLogger(__name__)
+
+_MENTION = re.compile(r"(?<![\w@])@([\w.+-]{1,150})")
+
+
+def reply_channel_default(*, ticket: Ticket) -> Channel | None:
+    """The channel the customer last used, if it can still send; else the one the ticket started on."""
+    for channel in (ticket.customer.last_channel, ticket.channel):
+        if channel is not None and channel.is_active:
+            try:
+                adapter_for(channel)
+            except AdapterNotFound:
+                continue
+            return channel
+    return None
+
+
+def reply_recipient(*, ticket: Ticket, channel: Channel) -> CustomerIdentity:
+    """Where on ``channel`` the customer is reached: the identity they last wrote from on it, else their best
+    identity of a kind the channel can address (verified and primary first)."""
+    adapter = adapter_for(channel)
+    last = (
+        Message.objects.select_related("identity")
+        .filter(
+            customer_id=ticket.customer_id,
+            channel=channel,
+            direction=Message.Direction.INBOUND,
+            identity__customer_id=ticket.customer_id,
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    if last is not None and last.identity is not None:
+        return last.identity
+    kinds = list(adapter.recipient_identity_kinds)
+    rank = Case(*[When(kind=kind, then=Value(i)) for i, kind in enumerate(kinds)], output_field=IntegerField())
+    identity = (
+        CustomerIdentity.objects.filter(customer_id=ticket.customer_id, kind__in=kinds)
+        .annotate(rank=rank)
+        .order_by("rank", "-is_verified", "-is_primary", "created_at")
+        .first()
+    )
+    if identity is None:
+        readable = " or ".join(kinds)
+        raise Conflict(f"The customer has no {readable} to reach them on {channel.name}.", code="no_recipient_identity")
+    return identity
+
+
+@transaction.atomic
+def reply_create(
+    *,
+    ticket: Ticket,
+    author,
+    text: str,
+    html: str = "",
+    channel: Channel | None = None,
+    status: str | None = None,
+    idempotency_key: str = "",
+) -> Message:
+    """Write a reply to the customer and queue it on ``channel`` (default: the one they last used).
+
+    The same ``idempotency_key`` on the same ticket returns the first reply (a double-click sends once).
+    The first reply sets the ticket's first-response time; an unassigned ticket is assigned to its author.
+    """
+    if idempotency_key:
+        existing = Message.objects.filter(ticket=ticket, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+    ticket = (
+        Ticket.objects.select_for_update()
+        .select_related("customer", "customer__last_channel", "channel")
+        .get(pk=ticket.pk)
+    )
+    if ticket.status == Ticket.Status.CLOSED:
+        raise Conflict("This ticket is closed; start a new ticket to write to the customer.", code="ticket_closed")
+    if channel is None:
+        channel = reply_channel_default(ticket=ticket)
+        if channel is None:
+            raise DomainError("No channel can reach this customer; choose one.", code="no_channel")
+    elif not channel.is_active:
+        raise DomainError(f"The channel {channel.name} is disabled.", code="channel_disabled")
+    try:
+        adapter_for(channel)
+    except AdapterNotFound as exc:
+        raise DomainError(f"The channel {channel.name} cannot send messages yet.", code="channel_cannot_send") from exc
+    recipient = reply_recipient(ticket=ticket, channel=channel)
+    clean_html = sanitise_html(html)
+    body = text or html_to_text(clean_html)
+    if not body.strip():
+        raise DomainError("A reply needs text.", code="empty_reply")
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                ticket=ticket,
+                customer_id=ticket.customer_id,
+                channel=channel,
+                direction=Message.Direction.OUTBOUND,
+                author=author,
+                identity=recipient,
+                subject=ticket.subject,
+                text=body,
+                html=clean_html,
+                idempotency_key=idempotency_key,
+            )
+    except IntegrityError:
+        existing = Message.objects.filter(ticket=ticket, idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+        return existing
+    delivery_create(message=message, channel=channel, recipient=recipient.value)
+
+    now = timezone.now()
+    updates = {"last_message_at": now, "version": F("version") + 1}
+    if ticket.first_response_at is None:
+        updates["first_response_at"] = now
+    actor = Actor.agent(author)
+    if ticket.assignee_id is None and author is not None:
+        updates["assignee"] = author
+        event_record(
+            customer_id=ticket.customer_id,
+            ticket_id=ticket.pk,
+            type=TimelineEvent.Type.ASSIGNED,
+            actor=actor,
+            params={"from": None, "to": author.pk, "reason": "replied"},
+        )
+    new_status = status or (Ticket.Status.OPEN if ticket.status == Ticket.Status.NEW else None)
+    if new_status and new_status != ticket.status:
+        updates.update(_status_fields(new_status, now))
+        event_record(
+            customer_id=ticket.customer_id,
+            ticket_id=ticket.pk,
+            type=TimelineEvent.Type.STATUS_CHANGED,
+            actor=actor,
+            params={"from": ticket.status, "to": new_status},
+        )
+    Ticket.objects.filter(pk=ticket.pk).update(**updates)
+    logger.info(
+        "tickets.reply_created",
+        extra={"message_id": message.pk, "ticket_id": ticket.pk, "channel_id": channel.pk},
+    )
+    return message
+
+
+@transaction.atomic
+def note_create(*, ticket: Ticket, author, text: str, idempotency_key: str = "") -> Message:
+    """An internal note: never sent to the customer. @username mentions of agents are recorded."""
+    if not text.strip():
+        raise DomainError("A note needs text.", code="empty_note")
+    if idempotency_key:
+        existing = Message.objects.filter(ticket=ticket, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+    message = Message.objects.create(
+        ticket=ticket,
+        customer_id=ticket.customer_id,
+        direction=Message.Direction.NOTE,
+        author=author,
+        text=text,
+        idempotency_key=idempotency_key,
+    )
+    mentioned = _mentioned_agent_ids(text)
+    event_record(
+        customer_id=ticket.customer_id,
+        ticket_id=ticket.pk,
+        type=TimelineEvent.Type.NOTE_ADDED,
+        actor=Actor.agent(author),
+        params={"message_id": message.pk, "mentioned_user_ids": mentioned},
+    )
+    Ticket.objects.filter(pk=ticket.pk).update(version=F("version") + 1)
+    return message
+
+
+def _mentioned_agent_ids(text: str) -> list[int]:
+    names = set(_MENTION.findall(text))
+    if not names:
+        return []
+    users = get_user_model().objects.filter(username__in=names, agent_profile__isnull=False, is_active=True)
+    return sorted(users.values_list("pk", flat=True))
+
+
+def _status_fields(status: str, now) -> dict:
+    if status == Ticket.Status.SOLVED:
+        return {"status": status, "solved_at": now}
+    if status == Ticket.Status.CLOSED:
+        return {"status": status}
+    return {"status": status, "solved_at": None}

@@ -1,0 +1,14 @@
+from celery import shared_task
+
+from tickets.services.routing import ticket_route
+
+
+@shared_task(
+    name="tickets.route_ticket",
+    acks_late=True,
+    max_retries=5,
+    autoretry_for=(ConnectionError,),
+    retry_backoff=True,
+)
+def route_ticket(ticket_id: int) -> None:
+    ticket_route(ticket_id=ticket_id)
