@@ -52,5 +52,6 @@ def _profile(user) -> AgentProfile | None:
         return None
     try:
         return user.agent_profile
-    except AgentProfile.DoesNotExist:
+    except (AgentProfile.DoesNotExist, AttributeError):
+        # AttributeError: an integration client (helpdesk.api.authentication.IntegrationClient) is no user.
         return None

@@ -93,6 +93,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    # Desk administrators (agent role "admin") hold the Django admin's permissions.
+    "agents.backends.AgentRoleBackend",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -106,6 +112,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 STORAGES = {
@@ -118,7 +125,12 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 
-LOGIN_URL = "/admin/login/"
+# Agents sign in here for session authentication (the browsable API); the console brings its own page later.
+LOGIN_URL = "/api/v1/auth/login/"
+LOGIN_REDIRECT_URL = "/api/v1/docs"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PUBLIC_BASE_URL.startswith("https://")
 
 # --- Redis (optional) ----------------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -135,12 +147,15 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesyste
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue_dir = VAR_DIR / "celery-queue"
     _processed_dir = VAR_DIR / "celery-processed"
-    _queue_dir.mkdir(exist_ok=True)
-    _processed_dir.mkdir(exist_ok=True)
+    _control_dir = VAR_DIR / "celery-control"
+    for _folder in (_queue_dir, _processed_dir, _control_dir):
+        _folder.mkdir(exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(_processed_dir),
+        # Exchange bindings (fanout, remote control); kombu's default is "control" in the working directory.
+        "control_folder": str(_control_dir),
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True

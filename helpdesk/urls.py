@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("channels_app.api.urls")),
     path("", include("customers.api.urls")),
     path("", include("tickets.api.urls")),
+    path("auth/", include("rest_framework.urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("redoc", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),

@@ -24,6 +24,7 @@ from channels_app.types import (
     InboundMessage,
     OutboundMessage,
 )
+from customers.identities import normalise_identity
 
 SIGNATURE_HEADER = "X-Helpdesk-Signature"
 _SENDER_KEYS = (
@@ -51,7 +52,7 @@ class ApiChannelAdapter:
 
     def parse(self, *, channel, payload, content_type: str = "") -> list[InboundMessage]:
         data = _load(payload)
-        return [_message_from(data)]
+        return [_message_from(data, phone_region=(channel.settings or {}).get("phone_region"))]
 
     def send(self, *, channel, message: OutboundMessage) -> DeliveryReceipt:
         url = (channel.settings or {}).get("callback_url", "")
@@ -116,7 +117,7 @@ def _string(data: Mapping, key: str, *, required: bool = False, max_length: int 
     return value
 
 
-def _message_from(data: Mapping) -> InboundMessage:
+def _message_from(data: Mapping, *, phone_region: str | None) -> InboundMessage:
     limits = settings.HELPDESK
     provider_id = _string(data, "id", required=True, max_length=255).strip()
     sender = data.get("sender")
@@ -126,6 +127,10 @@ def _message_from(data: Mapping) -> InboundMessage:
     for key, kind in _SENDER_KEYS:
         value = _string(sender, key, max_length=320).strip()
         if value:
+            try:
+                normalise_identity(kind, value, phone_region=phone_region)
+            except ValueError as exc:
+                raise PayloadError(f"sender.{key}: {exc}") from exc
             # The company's own id for its user is authoritative; an address is only as good as its source.
             verified = kind == "external" or bool(sender.get("verified", False))
             identities.append(InboundIdentity(kind=kind, value=value, is_verified=verified))

@@ -1,5 +1,6 @@
 """Channel endpoints: admins configure channels; the API channel takes messages from the company's systems."""
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -19,7 +20,7 @@ from channels_app.services.channels import channel_create, channel_update
 from channels_app.services.inbound_receive import inbound_event_receive, inbound_event_retry
 from helpdesk.api.pagination import NewestFirstCursorPagination
 from helpdesk.api.permissions import CanPostChannelMessages, IsAdmin
-from helpdesk.errors import Conflict, DomainError
+from helpdesk.errors import Conflict, DomainError, PayloadTooLarge
 
 
 class ChannelOutputSerializer(serializers.ModelSerializer):
@@ -196,6 +197,9 @@ class ChannelMessageCreateApi(APIView):
         if content_type != "application/json":
             return Response({"detail": "Send the message as application/json."}, status=415)
         raw = request.body
+        if len(raw) > settings.API_MAX_BODY_BYTES:
+            # A chunked body carries no Content-Length for the middleware to refuse up front.
+            raise PayloadTooLarge(f"Request body is {len(raw)} bytes; the limit is {settings.API_MAX_BODY_BYTES}.")
         try:
             adapter = adapter_for(channel)
         except AdapterNotFound as exc:

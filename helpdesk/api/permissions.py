@@ -4,6 +4,8 @@ from rest_framework.permissions import BasePermission
 
 from agents.models import ApiToken
 from agents.selectors import user_is_admin, user_is_agent
+from channels_app.models import Channel
+from helpdesk.errors import NotFound
 
 
 class IsAgent(BasePermission):
@@ -57,7 +59,12 @@ class CanPostChannelMessages(_TokenScope):
         if not super().has_permission(request, view):
             return False
         token = _integration_token(request)
-        if str(token.channel_id) != str(view.kwargs.get("channel_id")):
+        channel_id = view.kwargs.get("channel_id")
+        if str(token.channel_id) != str(channel_id):
+            # An authenticated caller learns that an id names no channel (the issue asks for 404 there);
+            # channel ids are not secrets, and nothing about existing channels is revealed beyond that.
+            if not Channel.objects.filter(pk=channel_id).exists():
+                raise NotFound("No such channel.")
             self.message = "This token may not post to this channel."
             return False
         return True

@@ -69,13 +69,15 @@ class TicketDetailApi(APIView):
                 for key in ("status", "priority", "team_id", "assignee_id", "subject", "tags")
             }
         )
-        ticket_update(
+        ticket = ticket_update(
             ticket=ticket,
             actor=Actor.agent(request.user),
             changes=changes,
             expected_version=values.get("version"),
         )
-        return Response(TicketOutputSerializer(ticket_get_for_agent(user=request.user, ticket_id=ticket_id)).data)
+        # The ticket as changed, not re-read through the agent's visibility: handing it over to another team is
+        # a change made, not a 404.
+        return Response(TicketOutputSerializer(ticket).data)
 
 
 class TicketMessageListApi(APIView):

@@ -50,9 +50,11 @@ def customer_timeline(
     fetch = limit + 1
     messages = Message.objects.filter(customer=customer)
     events = TimelineEvent.objects.filter(customer=customer)
-    if viewer is not None:
-        messages = messages.filter(ticket_visibility_q(user=viewer, prefix="ticket__"))
-        events = events.filter(Q(ticket__isnull=True) | ticket_visibility_q(user=viewer, prefix="ticket__"))
+    visible = ticket_visibility_q(user=viewer, prefix="ticket__") if viewer is not None else Q()
+    # An empty Q means "every ticket" (an admin); OR-ed with another Q it would vanish and leave only that one.
+    if visible:
+        messages = messages.filter(visible)
+        events = events.filter(Q(ticket__isnull=True) | visible)
     if not include_notes:
         messages = messages.exclude(direction=Message.Direction.NOTE)
     messages = (

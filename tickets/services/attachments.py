@@ -27,7 +27,8 @@ def attachment_store(*, message: Message, filename: str, content_type: str, cont
     digest = hashlib.sha256(content).hexdigest()
     attachment = Attachment(
         message=message,
-        filename=(filename or "attachment")[:255],
+        # The name shown to agents: never a path, whatever the sender claimed.
+        filename=(os.path.basename((filename or "").replace("\\", "/")).strip() or "attachment")[:255],
         content_type=(content_type or "application/octet-stream")[:100],
         size=len(content),
         sha256=digest,

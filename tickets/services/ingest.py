@@ -66,9 +66,9 @@ def message_ingest(*, channel: Channel, inbound: InboundMessage) -> IngestResult
     if inbound.sender_name and not customer.name:
         customer.name = inbound.sender_name[:200]
 
-    ticket, is_new_ticket = _ticket_for(channel=channel, customer=customer, inbound=inbound)
+    text = inbound.text if inbound.text.strip() else html_to_text(inbound.html) or inbound.text
+    ticket, is_new_ticket = _ticket_for(channel=channel, customer=customer, inbound=inbound, text=text)
     now = timezone.now()
-    text = inbound.text or html_to_text(inbound.html)
     metadata = dict(inbound.metadata)
     if skipped_identities:
         metadata["identities_not_attached"] = skipped_identities
@@ -148,7 +148,7 @@ def _attach_extra_identities(customer: Customer, identities, channel: Channel) -
     return skipped
 
 
-def _ticket_for(*, channel: Channel, customer: Customer, inbound: InboundMessage) -> tuple[Ticket, bool]:
+def _ticket_for(*, channel: Channel, customer: Customer, inbound: InboundMessage, text: str) -> tuple[Ticket, bool]:
     """Which ticket this message continues, or a new one. Returns ``(ticket, is_new)``.
 
     In order: the ticket the channel names (only if it is this customer's); the ticket of a message it
@@ -177,7 +177,10 @@ def _ticket_for(*, channel: Channel, customer: Customer, inbound: InboundMessage
         if _reopenable(referenced):
             _ticket_reopen(referenced)
             return referenced, False
-        return _ticket_open(channel=channel, customer=customer, inbound=inbound, follow_up_of=referenced), True
+        return (
+            _ticket_open(channel=channel, customer=customer, inbound=inbound, text=text, follow_up_of=referenced),
+            True,
+        )
 
     if channel.continue_open_ticket:
         current = (
@@ -187,7 +190,7 @@ def _ticket_for(*, channel: Channel, customer: Customer, inbound: InboundMessage
         )
         if current is not None:
             return current, False
-    return _ticket_open(channel=channel, customer=customer, inbound=inbound), True
+    return _ticket_open(channel=channel, customer=customer, inbound=inbound, text=text), True
 
 
 def _follow_merges(ticket: Ticket) -> Ticket:
@@ -218,11 +221,13 @@ def _ticket_reopen(ticket: Ticket) -> None:
     ticket.solved_at = None
 
 
-def _ticket_open(*, channel: Channel, customer: Customer, inbound: InboundMessage, follow_up_of=None) -> Ticket:
+def _ticket_open(
+    *, channel: Channel, customer: Customer, inbound: InboundMessage, text: str, follow_up_of=None
+) -> Ticket:
     ticket = Ticket.objects.create(
         customer=customer,
         channel=channel,
-        subject=_subject(inbound, channel),
+        subject=_subject(inbound.subject, text, channel),
         follow_up_of=follow_up_of,
     )
     params = {"channel_id": channel.pk, "channel_kind": channel.kind}
@@ -245,10 +250,10 @@ def _ticket_open(*, channel: Channel, customer: Customer, inbound: InboundMessag
     return ticket
 
 
-def _subject(inbound: InboundMessage, channel: Channel) -> str:
-    if inbound.subject.strip():
-        return inbound.subject.strip()[:500]
-    first_line = next((line.strip() for line in (inbound.text or "").splitlines() if line.strip()), "")
+def _subject(subject: str, text: str, channel: Channel) -> str:
+    if subject.strip():
+        return subject.strip()[:500]
+    first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
     if first_line:
         if len(first_line) > SUBJECT_FROM_TEXT_CHARS:
             return first_line[: SUBJECT_FROM_TEXT_CHARS - 1].rstrip() + "…"

@@ -87,7 +87,8 @@ def reply_create(
         if existing is not None:
             return existing
     ticket = (
-        Ticket.objects.select_for_update()
+        # of=("self",): PostgreSQL cannot lock the nullable side of the outer joins; only the ticket is locked.
+        Ticket.objects.select_for_update(of=("self",))
         .select_related("customer", "customer__last_channel", "channel")
         .get(pk=ticket.pk)
     )
@@ -192,6 +193,9 @@ def note_create(*, ticket: Ticket, author, text: str, idempotency_key: str = "")
 
 def _mentioned_agent_ids(text: str) -> list[int]:
     names = set(_MENTION.findall(text))
+    # Usernames may contain dots, but "Thanks @dora." ends a sentence: try the name without its trailing dots too.
+    names |= {name.rstrip(".") for name in names}
+    names.discard("")
     if not names:
         return []
     users = get_user_model().objects.filter(username__in=names, agent_profile__isnull=False, is_active=True)

@@ -16,7 +16,8 @@ logger = logging.getLogger(__name__)
 @transaction.atomic
 def ticket_route(*, ticket_id: int) -> Ticket | None:
     """Give an unrouted ticket its channel's default team. Idempotent: a routed ticket is left as it is."""
-    ticket = Ticket.objects.select_for_update().select_related("channel").filter(pk=ticket_id).first()
+    # of=("self",): PostgreSQL cannot lock the nullable side of an outer join; only the ticket is locked.
+    ticket = Ticket.objects.select_for_update(of=("self",)).select_related("channel").filter(pk=ticket_id).first()
     if ticket is None or ticket.team_id is not None or ticket.channel is None:
         return ticket
     team_id = ticket.channel.default_team_id
