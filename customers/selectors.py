@@ -6,8 +6,9 @@ from customers.models import Customer
 from helpdesk.errors import NotFound
 
 
-def customer_get(*, customer_id: int) -> Customer:
-    customer = Customer.objects.prefetch_related("identities").filter(pk=customer_id).first()
+def customer_get(*, customer_id: int, with_identities: bool = True) -> Customer:
+    customers = Customer.objects.prefetch_related("identities") if with_identities else Customer.objects.all()
+    customer = customers.filter(pk=customer_id).first()
     if customer is None:
         raise NotFound("No such customer.")
     return customer

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from helpdesk.views import health
 
@@ -13,7 +13,6 @@ api_v1 = [
     path("auth/", include("rest_framework.urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("redoc", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
 ]
 
 

@@ -58,7 +58,7 @@ class CustomerTimelineApi(APIView):
         summary="A customer's timeline across channels and tickets",
     )
     def get(self, request, customer_id: int):
-        customer = customer_get(customer_id=customer_id)
+        customer = customer_get(customer_id=customer_id, with_identities=False)
         try:
             limit = int(request.query_params.get("limit", 50))
         except ValueError as exc:

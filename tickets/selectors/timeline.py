@@ -57,6 +57,8 @@ def customer_timeline(
         events = events.filter(Q(ticket__isnull=True) | visible)
     if not include_notes:
         messages = messages.exclude(direction=Message.Direction.NOTE)
+        # The event would reveal that a note exists and whom it mentions.
+        events = events.exclude(type=TimelineEvent.Type.NOTE_ADDED)
     messages = (
         _after(messages, "created_at", "message", position)
         .select_related("channel", "author", "delivery", "ticket")

@@ -82,10 +82,9 @@ def reply_create(
     The same ``idempotency_key`` on the same ticket returns the first reply (a double-click sends once).
     The first reply sets the ticket's first-response time; an unassigned ticket is assigned to its author.
     """
-    if idempotency_key:
-        existing = Message.objects.filter(ticket=ticket, idempotency_key=idempotency_key).first()
-        if existing is not None:
-            return existing
+    existing = _message_with_key(ticket=ticket, key=idempotency_key, direction=Message.Direction.OUTBOUND)
+    if existing is not None:
+        return existing
     ticket = (
         # of=("self",): PostgreSQL cannot lock the nullable side of the outer joins; only the ticket is locked.
         Ticket.objects.select_for_update(of=("self",))
@@ -124,7 +123,7 @@ def reply_create(
                 idempotency_key=idempotency_key,
             )
     except IntegrityError:
-        existing = Message.objects.filter(ticket=ticket, idempotency_key=idempotency_key).first()
+        existing = _message_with_key(ticket=ticket, key=idempotency_key, direction=Message.Direction.OUTBOUND)
         if existing is None:
             raise
         return existing
@@ -167,10 +166,9 @@ def note_create(*, ticket: Ticket, author, text: str, idempotency_key: str = "")
     """An internal note: never sent to the customer. @username mentions of agents are recorded."""
     if not text.strip():
         raise DomainError("A note needs text.", code="empty_note")
-    if idempotency_key:
-        existing = Message.objects.filter(ticket=ticket, idempotency_key=idempotency_key).first()
-        if existing is not None:
-            return existing
+    existing = _message_with_key(ticket=ticket, key=idempotency_key, direction=Message.Direction.NOTE)
+    if existing is not None:
+        return existing
     message = Message.objects.create(
         ticket=ticket,
         customer_id=ticket.customer_id,
@@ -189,6 +187,17 @@ def note_create(*, ticket: Ticket, author, text: str, idempotency_key: str = "")
     )
     Ticket.objects.filter(pk=ticket.pk).update(version=F("version") + 1)
     return message
+
+
+def _message_with_key(*, ticket: Ticket, key: str, direction: str) -> Message | None:
+    """The message already written with this idempotency key; Conflict if the key was used for another kind
+    of message (a reply must never come back as a note, nor a note as a sent reply)."""
+    if not key:
+        return None
+    existing = Message.objects.filter(ticket=ticket, idempotency_key=key).first()
+    if existing is not None and existing.direction != direction:
+        raise Conflict("This idempotency key was already used for another message on this ticket.", code="key_reused")
+    return existing
 
 
 def _mentioned_agent_ids(text: str) -> list[int]:
