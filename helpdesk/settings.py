@@ -77,7 +77,10 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'helpdesk.sqlite3'}")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+# 0 by default: under ASGI (uvicorn) each request runs in its own thread, so a persistent connection is never
+# reused and lingers until garbage collection; under load that exhausts PostgreSQL's max_connections. A Celery
+# worker (one thread per process) may set DATABASE_CONN_MAX_AGE=60 to keep its connection between tasks.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server, the worker and beat share the file without "database is locked" on reads;
