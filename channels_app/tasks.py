@@ -1,6 +1,7 @@
 """Celery entry points for channels: thin, plain ids, safe to run twice."""
 
 from celery import shared_task
+from django.db import OperationalError
 
 from channels_app.services.delivery_send import DeliveryShouldRetry, delivery_send
 from channels_app.services.inbound_process import ProcessingShouldRetry, inbound_event_process
@@ -10,7 +11,8 @@ from channels_app.services.sweeps import stalled_delivery_ids, stalled_inbound_e
 @shared_task(
     name="channels_app.process_inbound_event",
     acks_late=True,
-    autoretry_for=(ProcessingShouldRetry,),
+    # A database that is briefly unreachable is worth retrying too (the event stays stored meanwhile).
+    autoretry_for=(ProcessingShouldRetry, OperationalError),
     retry_backoff=5,
     retry_backoff_max=600,
     max_retries=None,  # bounded by INBOUND_MAX_ATTEMPTS in the service
@@ -22,7 +24,7 @@ def process_inbound_event(event_id: int) -> None:
 @shared_task(
     name="channels_app.deliver_message",
     acks_late=True,
-    autoretry_for=(DeliveryShouldRetry,),
+    autoretry_for=(DeliveryShouldRetry, OperationalError),
     retry_backoff=5,
     retry_backoff_max=900,
     max_retries=None,  # bounded by DELIVERY_MAX_ATTEMPTS in the service

@@ -160,6 +160,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         # Exchange bindings (fanout, remote control); kombu's default is "control" in the working directory.
         "control_folder": str(_control_dir),
         "store_processed": False,
+        # kombu polls the folder once a second by default: one task a second per worker process.
+        "polling_interval": env.float("CELERY_FILESYSTEM_POLLING_INTERVAL", default=0.1),
     }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

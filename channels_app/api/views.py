@@ -188,7 +188,8 @@ class ChannelMessageCreateApi(APIView):
         summary="Post an inbound message (integration token of this channel)",
     )
     def post(self, request, channel_id: int):
-        channel = channel_get(channel_id=channel_id)
+        # The permission check matched the token to this channel; its row is already loaded.
+        channel = request.auth.channel
         if channel.kind != Channel.Kind.API:
             raise Conflict("This endpoint takes messages for API channels only.", code="not_an_api_channel")
         if not channel.is_active:

@@ -50,14 +50,10 @@ def message_ingest(*, channel: Channel, inbound: InboundMessage) -> IngestResult
     cannot open two tickets. Raises ``IngestRejected`` (quarantine, do not retry) for messages that cannot be
     taken in as they are.
     """
-    duplicate = _existing(channel, inbound.provider_id)
-    if duplicate is not None:
-        return IngestResult(duplicate, duplicate.ticket, is_new_message=False, is_new_ticket=False)
-
     sender = _identity_input(inbound.sender, channel)
     customer, identity, _ = customer_resolve(identity=sender, name=inbound.sender_name)
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
-    # Another worker may have stored the same message while we waited for the lock.
+    # Checked under the customer's lock, so a worker that stored the same message meanwhile is seen here.
     duplicate = _existing(channel, inbound.provider_id)
     if duplicate is not None:
         return IngestResult(duplicate, duplicate.ticket, is_new_message=False, is_new_ticket=False)
