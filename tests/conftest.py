@@ -78,6 +78,4 @@ def integration_client(channel_token) -> APIClient:
 
 @pytest.fixture
 def customers_token(db) -> str:
-    return api_token_create(
-        name="crm", scopes=[ApiToken.Scope.CUSTOMERS_READ, ApiToken.Scope.CUSTOMERS_WRITE]
-    ).secret
+    return api_token_create(name="crm", scopes=[ApiToken.Scope.CUSTOMERS_READ, ApiToken.Scope.CUSTOMERS_WRITE]).secret
