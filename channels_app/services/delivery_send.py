@@ -3,7 +3,7 @@
 import logging
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -78,6 +78,17 @@ def delivery_send(*, delivery_id: int) -> Delivery | None:
             outcome=DeliveryAttempt.Outcome.SENT,
             started_at=started,
         )
+        if receipt.provider_message_id:
+            # The provider's id (an email Message-ID, an SMS sid) on the message itself: a customer's answer
+            # that refers to it threads onto this ticket, and later replies reference it. An id some other
+            # message of the channel already has (a careless callback) must not undo a send that happened.
+            try:
+                with transaction.atomic():
+                    Message.objects.filter(pk=delivery.message_id, provider_id="").update(
+                        provider_id=receipt.provider_message_id[:255]
+                    )
+            except IntegrityError:
+                logger.warning("channels_app.delivery_provider_id_taken", extra={"delivery_id": delivery.pk})
     logger.info("channels_app.delivery_sent", extra={"delivery_id": delivery.pk, "attempt": delivery.attempts})
     delivery.refresh_from_db()
     return delivery

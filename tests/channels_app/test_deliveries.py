@@ -360,3 +360,41 @@ def test_stalled_deliveries_are_found_and_sending_ones_are_queued_again(settings
     assert [statuses[d.pk] for d in stale_others] == ["sent", "delivered", "failed"]
     # And it touched them, so the next beat tick does not enqueue them again
     assert stalled_delivery_ids() == []
+
+
+def test_the_provider_id_of_a_sent_reply_is_kept_on_the_message(callback):
+    # Given a callback that answers with its own id for the message
+    callback.message_id = "crm-77"
+    delivery = queued_reply(api_channel_to(callback.url))
+
+    # When it is sent
+    delivery_send(delivery_id=delivery.pk)
+
+    # Then the id is on the delivery and on the message, where a later answer referring to it is threaded
+    delivery.refresh_from_db()
+    assert delivery.provider_message_id == "crm-77"
+    assert Message.objects.get(pk=delivery.message_id).provider_id == "crm-77"
+
+
+def test_a_provider_id_already_taken_on_the_channel_does_not_undo_the_send(callback):
+    # Given an inbound message of the channel that already has the id the callback will answer with
+    channel = api_channel_to(callback.url)
+    callback.message_id = "crm-77"
+    delivery = queued_reply(channel)
+    earlier = Message.objects.get(pk=delivery.message_id)
+    Message.objects.create(
+        ticket=earlier.ticket,
+        customer=earlier.customer,
+        channel=channel,
+        direction=Message.Direction.INBOUND,
+        text="Earlier",
+        provider_id="crm-77",
+    )
+
+    # When it is sent
+    delivery_send(delivery_id=delivery.pk)
+
+    # Then the delivery is sent all the same, and the reply keeps no id
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.provider_message_id) == ("sent", "crm-77")
+    assert Message.objects.get(pk=delivery.message_id).provider_id == ""
