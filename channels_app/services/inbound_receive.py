@@ -12,17 +12,19 @@ logger = logging.getLogger(__name__)
 
 
 def inbound_event_receive(
-    *, channel: Channel, provider_id: str, raw: bytes, content_type: str = ""
+    *, channel: Channel, provider_id: str, raw: bytes, content_type: str = "", enqueue: bool = True
 ) -> tuple[InboundEvent, bool]:
     """Store the payload and enqueue its processing after commit. Returns ``(event, created)``; the same
-    provider id again returns the stored event and enqueues nothing."""
+    provider id again returns the stored event and enqueues nothing. ``enqueue=False`` is for callers that
+    process the event themselves at once (bulk imports); beat still picks it up if they do not."""
     try:
         with transaction.atomic():
             event = InboundEvent.objects.create(
                 channel=channel, provider_id=provider_id[:255], raw=raw, content_type=content_type[:100]
             )
             event_id = event.pk
-            transaction.on_commit(lambda: process_inbound_event.delay(event_id), robust=True)
+            if enqueue:
+                transaction.on_commit(lambda: process_inbound_event.delay(event_id), robust=True)
     except IntegrityError:
         existing = InboundEvent.objects.filter(channel=channel, provider_id=provider_id[:255]).first()
         if existing is None:

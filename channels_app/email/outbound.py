@@ -1,0 +1,160 @@
+"""Building the email for one outbound message: signed Message-IDs and reply tokens, threading headers, and
+headers that no message text can add to.
+
+Message-IDs are deterministic (a retried send reuses the id, so the recipient's client drops the repeat) and
+signed (a stranger cannot claim to answer one of our messages). Reply tokens ride in the plus-address of
+Reply-To, so a reply finds its ticket even when the customer's client drops the threading headers.
+"""
+
+import hashlib
+import hmac
+import re
+from email.utils import formataddr, parseaddr
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.core.mail import EmailMultiAlternatives
+
+from channels_app.models import Channel
+from channels_app.types import OutboundMessage
+
+_MAC_CHARS = 10
+_MAX_REFERENCES = 20
+# Every line break Python's str.splitlines knows, and the other control characters: none may reach a header.
+_UNSAFE_IN_HEADER = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+_REPLY_PREFIX = re.compile(r"^\s*(re|aw)\s*:", re.IGNORECASE)
+# The {10} below is _MAC_CHARS.
+_OUR_MESSAGE_ID = re.compile(r"^<?hd\.([1-9][0-9]{0,18})\.([0-9a-f]{10})@[^<>@\s]+>?$")
+_REPLY_TOKEN = re.compile(r"^t([1-9][0-9]{0,18})-([0-9a-f]{10})$")
+
+
+def our_message_id(*, message_id: int, domain: str) -> str:
+    """``<hd.<message_id>.<mac>@<domain>>``: the same message always gets the same id."""
+    return f"<hd.{message_id}.{_mac('message-id', str(message_id))}@{domain}>"
+
+
+def parse_our_message_id(value: str) -> int | None:
+    """The message id inside one of our Message-IDs, or None if it is not ours or its signature does not match."""
+    match = _OUR_MESSAGE_ID.match((value or "").strip())
+    if match is None:
+        return None
+    message_id, mac = match.groups()
+    if not hmac.compare_digest(mac, _mac("message-id", message_id)):
+        return None
+    return int(message_id)
+
+
+def reply_token(*, ticket_id: int) -> str:
+    """A short signed token naming a ticket, for the plus-address a customer replies to."""
+    return f"t{ticket_id}-{_mac('reply-token', str(ticket_id))}"
+
+
+def parse_reply_token(token: str) -> int | None:
+    """The ticket id in a reply token, or None if it is malformed or its signature does not match.
+
+    Mail servers may change the case of a local part, so the token is read case-insensitively.
+    """
+    match = _REPLY_TOKEN.match((token or "").strip().lower())
+    if match is None:
+        return None
+    ticket_id, mac = match.groups()
+    if not hmac.compare_digest(mac, _mac("reply-token", ticket_id)):
+        return None
+    return int(ticket_id)
+
+
+def build_email(*, channel: Channel, message: OutboundMessage, automatic: bool = False) -> EmailMultiAlternatives:
+    """The email for ``message`` from ``channel``'s address.
+
+    ``message.in_reply_to`` holds earlier provider ids on the ticket, newest first (as ``delivery_send`` builds
+    it): the newest becomes In-Reply-To, up to 20 of them References (oldest first). Raises ValueError when the
+    channel has no address or the recipient is not one plain address.
+    """
+    address = _single_address(channel.address)
+    if address is None:
+        raise ValueError("the channel has no valid sender address")
+    recipient = _single_address(message.recipient)
+    if recipient is None:
+        raise ValueError("the recipient is not a single email address")
+    local_part, _, domain = address.rpartition("@")
+    reply_to = f"{local_part.split('+', 1)[0]}+{reply_token(ticket_id=message.ticket_id)}@{domain}"
+    message_id = our_message_id(message_id=message.message_id, domain=domain)
+    headers = {"Message-ID": message_id}
+    references = _threading_ids(message.in_reply_to)
+    if references:
+        headers["In-Reply-To"] = references[-1]
+        headers["References"] = " ".join(references)
+    if automatic:
+        headers["Auto-Submitted"] = "auto-replied"
+    email = EmailMultiAlternatives(
+        subject=_subject(message.subject, ticket_id=message.ticket_id),
+        body=message.text,
+        from_email=formataddr((_sender_name(channel, author_name=message.author_name), address)),
+        to=[recipient],
+        reply_to=[reply_to],
+        headers=headers,
+    )
+    if message.html:
+        email.attach_alternative(message.html, "text/html")
+    for attachment in message.attachments:
+        with default_storage.open(attachment.path, "rb") as handle:
+            content = handle.read()
+        email.attach(
+            _one_line(attachment.filename) or "attachment",
+            content,
+            attachment.content_type or "application/octet-stream",
+        )
+    return email
+
+
+def _mac(purpose: str, value: str) -> str:
+    # A key per purpose, so a token for one use is never valid for another.
+    key = hashlib.sha256(f"helpdesk-email-{purpose}:{settings.SECRET_KEY}".encode()).digest()
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:_MAC_CHARS]
+
+
+def _one_line(value: str) -> str:
+    return " ".join(_UNSAFE_IN_HEADER.sub(" ", value or "").split())
+
+
+def _single_address(value: str) -> str | None:
+    if not value or _UNSAFE_IN_HEADER.search(value):
+        return None
+    name, address = parseaddr(value)
+    if name or address != value.strip() or address.count("@") != 1 or "," in address:
+        return None
+    local_part, _, domain = address.partition("@")
+    if not local_part or not domain:
+        return None
+    return address
+
+
+def _sender_name(channel: Channel, *, author_name: str) -> str:
+    company = _one_line((channel.settings or {}).get("from_name") or channel.name)
+    author = _one_line(author_name)
+    return f"{author} via {company}" if author else company
+
+
+def _subject(subject: str, *, ticket_id: int) -> str:
+    subject = _one_line(subject)
+    if not _REPLY_PREFIX.match(subject):
+        subject = f"Re: {subject}".strip()
+    reference = f"[#{ticket_id}]"
+    if reference not in subject:
+        subject = f"{subject} {reference}"
+    return subject
+
+
+def _threading_ids(provider_ids: tuple[str, ...]) -> list[str]:
+    """Message-IDs, oldest first, each in angle brackets; ids that could not be Message-IDs are dropped."""
+    result = []
+    for value in provider_ids[:_MAX_REFERENCES]:
+        value = _one_line(value)
+        if not value or " " in value or "@" not in value:
+            continue
+        if not value.startswith("<"):
+            value = f"<{value.strip('<>')}>"
+        if value not in result:
+            result.append(value)
+    result.reverse()
+    return result

@@ -1,0 +1,411 @@
+"""Turning one raw RFC 5322 message into an ``InboundMessage``.
+
+Real mail is messy (group syntax, senders without an address, unknown charsets, broken MIME), so every header
+access is guarded and falls back to the raw header string; a message that still cannot become a customer's
+message raises ``PayloadError`` with the reason, to be quarantined with its raw bytes kept.
+"""
+
+import email.header
+import email.policy
+import email.utils
+import hashlib
+import re
+from datetime import UTC, datetime
+from email.message import Message
+from email.parser import BytesParser
+
+from django.conf import settings
+
+from channels_app.adapters.base import PayloadError
+from channels_app.types import InboundAttachment, InboundIdentity, InboundMessage
+
+DEFAULT_MAX_EMAIL_BYTES = 40 * 1024 * 1024
+MAX_REFERENCES = 50
+PROVIDER_ID_MAX_LENGTH = 255
+
+_MESSAGE_ID_TOKEN = re.compile(r"<[^<>\s]+>")
+_AUTOMATIC_SENDER = re.compile(r"^(mailer[-_ ]?daemon|postmaster)(@|$)", re.IGNORECASE)
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|delivery (status notification|failure|failed|has failed|problem)|failure notice|returned mail|"
+    r"mail delivery|could not be delivered|delivery notification|nondeliverable|non-delivery",
+    re.IGNORECASE,
+)
+
+
+def message_provider_id(raw: bytes) -> str:
+    """The Message-ID as sent (angle brackets kept), or a deterministic stand-in derived from the bytes, so a
+    redelivered file is recognised as the same message."""
+    message = BytesParser(policy=email.policy.default).parsebytes(bytes(raw), headersonly=True)
+    return _provider_id(message, bytes(raw))
+
+
+def parse_email(raw: bytes, *, channel) -> InboundMessage:
+    """Parse ``raw`` into the neutral inbound shape. Raises ``PayloadError`` (quarantine) for what cannot become a
+    customer's message: too large, not an email, no sender address. Never raises anything else for bad input."""
+    raw = bytes(raw)
+    limit = settings.HELPDESK.get("MAX_EMAIL_BYTES", DEFAULT_MAX_EMAIL_BYTES)
+    if len(raw) > limit:
+        raise PayloadError(f"message is {len(raw)} bytes; the limit is {limit}")
+    message = BytesParser(policy=email.policy.default).parsebytes(raw)
+    if not list(message.raw_items()):
+        raise PayloadError("not an email message")
+
+    senders = _addresses(message, "From")
+    sender = next(((name, address) for name, address in senders if "@" in address), None)
+    if sender is None:
+        raise PayloadError("no sender address")
+    sender_name, sender_address = sender
+
+    body = _Body()
+    _collect(message, body)
+    full_text = "\n\n".join(part for part in body.texts if part.strip())
+    html = body.htmls[0] if body.htmls else ""
+    text = reply_text(full_text) if full_text else ""
+
+    limits = settings.HELPDESK
+    metadata = {
+        "message_id": _raw_header(message, "Message-ID").strip(),
+        "to": [address.lower() for _, address in _addresses(message, "To") if address],
+        "cc": [address.lower() for _, address in _addresses(message, "Cc") if address],
+        "auto_submitted": _raw_header(message, "Auto-Submitted").strip(),
+        "is_automatic": _is_automatic(message, sender_address),
+        "is_bounce": _is_bounce(message, sender_address),
+    }
+    if text != full_text:
+        metadata["full_text"] = full_text
+    if body.skipped:
+        metadata["attachments_skipped"] = body.skipped
+    max_chars = limits["MAX_MESSAGE_TEXT_CHARS"]
+    if len(text) > max_chars or len(html) > max_chars * 2:
+        metadata["is_truncated"] = True
+        text, html = text[:max_chars], html[: max_chars * 2]
+
+    return InboundMessage(
+        provider_id=_provider_id(message, raw),
+        sender=InboundIdentity(kind="email", value=sender_address, is_verified=False),
+        sender_name=sender_name[:200],
+        subject=_subject(message),
+        text=text,
+        html=html,
+        sent_at=_sent_at(message),
+        attachments=tuple(body.attachments),
+        in_reply_to=_references(message),
+        metadata=metadata,
+    )
+
+
+# Headers
+
+
+def _raw_header(message: Message, name: str) -> str:
+    """The header's value as sent (folding removed), without parsing it; "" when absent."""
+    wanted = name.lower()
+    for key, value in message.raw_items():
+        if key.lower() == wanted:
+            return " ".join(str(value).split())
+    return ""
+
+
+def _decoded_header(message: Message, name: str) -> str:
+    try:
+        value = message.get(name)
+        return " ".join(str(value).split()) if value is not None else ""
+    except Exception:
+        raw = _raw_header(message, name)
+        try:
+            return " ".join(str(email.header.make_header(email.header.decode_header(raw))).split())
+        except Exception:
+            return raw
+
+
+def _addresses(message: Message, name: str) -> list[tuple[str, str]]:
+    """``(display name, address)`` pairs, groups flattened; falls back to ``getaddresses`` on the raw string when
+    the header cannot be parsed."""
+    try:
+        header = message.get(name)
+        if header is None:
+            return []
+        return [(address.display_name or "", address.addr_spec or "") for address in header.addresses]
+    except Exception:
+        raw = _raw_header(message, name)
+        try:
+            pairs = email.utils.getaddresses([raw])
+        except Exception:
+            return []
+        return [(_decode_words(display), address) for display, address in pairs]
+
+
+def _decode_words(value: str) -> str:
+    try:
+        return str(email.header.make_header(email.header.decode_header(value)))
+    except Exception:
+        return value
+
+
+def _provider_id(message: Message, raw: bytes) -> str:
+    message_id = _raw_header(message, "Message-ID").strip()
+    if not message_id:
+        message_id = f"<{hashlib.sha256(raw).hexdigest()}@no-message-id.invalid>"
+    return message_id[:PROVIDER_ID_MAX_LENGTH]
+
+
+def _subject(message: Message) -> str:
+    return _decoded_header(message, "Subject").strip()[:500]
+
+
+def _sent_at(message: Message) -> datetime | None:
+    raw = _raw_header(message, "Date")
+    if not raw:
+        return None
+    try:
+        value = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if value is None:
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _references(message: Message) -> tuple[str, ...]:
+    """Ids this message answers, newest first: In-Reply-To, then References from its last id backwards."""
+    ids = _MESSAGE_ID_TOKEN.findall(_raw_header(message, "In-Reply-To"))
+    ids += list(reversed(_MESSAGE_ID_TOKEN.findall(_raw_header(message, "References"))))
+    unique = []
+    for item in ids:
+        item = item[:PROVIDER_ID_MAX_LENGTH]
+        if item not in unique:
+            unique.append(item)
+    return tuple(unique[:MAX_REFERENCES])
+
+
+def _is_automatic(message: Message, sender_address: str) -> bool:
+    auto_submitted = _raw_header(message, "Auto-Submitted").strip().lower()
+    if auto_submitted and auto_submitted != "no":
+        return True
+    if _raw_header(message, "Precedence").strip().lower() in {"bulk", "junk", "list"}:
+        return True
+    if _raw_header(message, "X-Auto-Response-Suppress") or _raw_header(message, "List-Id"):
+        return True
+    if _raw_header(message, "Return-Path").strip() == "<>":
+        return True
+    return bool(_AUTOMATIC_SENDER.match(sender_address))
+
+
+def _is_bounce(message: Message, sender_address: str) -> bool:
+    try:
+        content_type = message.get_content_type()
+        report_type = str(message.get_param("report-type", "") or "").lower()
+    except Exception:
+        content_type, report_type = "", ""
+    if content_type == "multipart/report" and report_type == "delivery-status":
+        return True
+    return bool(_AUTOMATIC_SENDER.match(sender_address) and _BOUNCE_SUBJECT.search(_subject(message)))
+
+
+# Body and attachments
+
+
+class _Body:
+    def __init__(self):
+        self.texts: list[str] = []
+        self.htmls: list[str] = []
+        self.attachments: list[InboundAttachment] = []
+        self.skipped: list[dict] = []
+        self.total_bytes = 0
+
+    def add_attachment(self, *, filename: str, content_type: str, content: bytes, content_id: str = "") -> None:
+        limits = settings.HELPDESK
+        size = len(content)
+        if size > limits["MAX_ATTACHMENT_BYTES"]:
+            reason = f"attachment is {size} bytes; the limit is {limits['MAX_ATTACHMENT_BYTES']}"
+        elif self.total_bytes + size > limits["MAX_ATTACHMENTS_TOTAL_BYTES"]:
+            reason = f"attachments total more than {limits['MAX_ATTACHMENTS_TOTAL_BYTES']} bytes"
+        else:
+            self.total_bytes += size
+            self.attachments.append(
+                InboundAttachment(
+                    filename=filename[:255], content_type=content_type[:100], content=content, content_id=content_id
+                )
+            )
+            return
+        self.skipped.append({"filename": filename[:255], "size": size, "reason": reason})
+
+
+def _collect(part: Message, body: _Body) -> None:
+    content_type = _content_type(part)
+    if content_type == "message/rfc822":
+        _add_embedded_message(part, body)
+        return
+    if part.is_multipart():
+        payload = part.get_payload()
+        if content_type.startswith("multipart/"):
+            for child in payload if isinstance(payload, list) else []:
+                _collect(child, body)
+        else:
+            # message/delivery-status and other message/* parts: keep what they said, as a file.
+            body.add_attachment(
+                filename=_filename(part) or f"{content_type.split('/')[-1]}.txt",
+                content_type=content_type,
+                content=_part_bytes(part),
+            )
+        return
+    filename = _filename(part)
+    disposition = _disposition(part)
+    if content_type in ("text/plain", "text/html") and not filename and disposition != "attachment":
+        text = _decode(part)
+        (body.texts if content_type == "text/plain" else body.htmls).append(text)
+        return
+    try:
+        content = part.get_payload(decode=True) or b""
+    except Exception:
+        content = b""
+    if not content and not filename:
+        return
+    content_id = _content_id(part)
+    body.add_attachment(
+        filename=filename or _default_filename(content_type, content_id, len(body.attachments) + 1),
+        content_type=content_type,
+        content=content,
+        content_id=content_id,
+    )
+
+
+def _add_embedded_message(part: Message, body: _Body) -> None:
+    """A forwarded message/rfc822 part is kept whole, as an .eml file."""
+    payload = part.get_payload()
+    inner = payload[0] if isinstance(payload, list) and payload else None
+    content = _part_bytes(inner) if isinstance(inner, Message) else _part_bytes(part)
+    filename = _filename(part)
+    if not filename:
+        subject = _decoded_header(inner, "Subject") if isinstance(inner, Message) else ""
+        filename = (re.sub(r"[^\w .-]+", "_", subject).strip()[:100] or "message") + ".eml"
+    body.add_attachment(filename=filename, content_type="message/rfc822", content=content)
+
+
+def _part_bytes(part: Message) -> bytes:
+    try:
+        return part.as_bytes(policy=email.policy.compat32)
+    except Exception:
+        try:
+            return part.as_string(policy=email.policy.compat32).encode("utf-8", errors="replace")
+        except Exception:
+            return b""
+
+
+def _content_type(part: Message) -> str:
+    try:
+        return part.get_content_type()
+    except Exception:
+        return "application/octet-stream"
+
+
+def _filename(part: Message) -> str:
+    try:
+        name = part.get_filename() or ""
+    except Exception:
+        name = ""
+    return " ".join(str(name).split())
+
+
+def _disposition(part: Message) -> str:
+    try:
+        return (part.get_content_disposition() or "").lower()
+    except Exception:
+        return ""
+
+
+def _content_id(part: Message) -> str:
+    return _raw_header(part, "Content-ID").strip().strip("<>").strip()
+
+
+def _default_filename(content_type: str, content_id: str, index: int) -> str:
+    extension = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "text/plain": "txt"}.get(
+        content_type, content_type.split("/")[-1] if "/" in content_type else "bin"
+    )
+    stem = re.sub(r"[^\w.-]+", "_", content_id.split("@")[0])[:100] if content_id else f"attachment-{index}"
+    return f"{stem}.{extension}"
+
+
+def _decode(part: Message) -> str:
+    """The part's text in its declared charset; an unknown charset is tried as UTF-8, then as Latin-1."""
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:
+        payload = None
+    if payload is None:
+        payload = str(part.get_payload() or "").encode("utf-8", errors="replace")
+    try:
+        charset = part.get_content_charset() or "us-ascii"
+    except Exception:
+        charset = "us-ascii"
+    try:
+        return payload.decode(charset)
+    except LookupError:
+        try:
+            return payload.decode("utf-8")
+        except UnicodeDecodeError:
+            return payload.decode("latin-1", errors="replace")
+    except UnicodeDecodeError:
+        try:
+            return payload.decode(charset, errors="replace")
+        except Exception:
+            return payload.decode("latin-1", errors="replace")
+    except Exception:
+        return payload.decode("latin-1", errors="replace")
+
+
+# Quoted history
+
+
+_QUOTE_HEADER_END = re.compile(
+    r"(wrote|writes|написал|написала|пишет|a écrit|schrieb|escribió|ha scritto|schreef|skrev|napisał)\s*:\s*$",
+    re.IGNORECASE,
+)
+_ON_START = re.compile(r"^\s*(On|Le|Am|El|Il|Op|Den|W dniu)\s", re.IGNORECASE)
+_DATE_START = re.compile(r"^\s*\d{1,4}[./-]\d{1,2}[./-]\d{1,4}")
+_ORIGINAL_MESSAGE = re.compile(r"^\s*-{2,}\s*(Original Message|Исходное сообщение|Ursprüngliche Nachricht)", re.I)
+_SEPARATOR = re.compile(r"^\s*_{20,}\s*$")
+_OUTLOOK_FROM = re.compile(r"^\s*\*?(From|От|Von|De)\s*:\*?\s", re.IGNORECASE)
+_OUTLOOK_FOLLOWER = re.compile(r"^\s*\*?(Sent|Date|To|Subject|Отправлено|Gesendet|Envoyé)\s*:", re.IGNORECASE)
+
+
+def reply_text(text: str) -> str:
+    """The new text of a reply, without the quoted history below (or above) it. Signatures are kept: they are
+    part of what the customer wrote."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    start = _quote_start(lines)
+    if start is None:
+        return text
+    new = "\n".join(lines[:start]).strip("\n").rstrip()
+    if new.strip():
+        return new
+    # Quote first, answer below it (top-quoting clients such as Thunderbird set to reply below).
+    index = start + 1
+    while index < len(lines) and (lines[index].lstrip().startswith(">") or not lines[index].strip()):
+        index += 1
+    below = "\n".join(lines[index:]).strip("\n").rstrip()
+    return below or text
+
+
+def _quote_start(lines: list[str]) -> int | None:
+    for index, line in enumerate(lines):
+        following = lines[index + 1] if index + 1 < len(lines) else ""
+        if line.lstrip().startswith(">"):
+            return index
+        if _ORIGINAL_MESSAGE.match(line) or _SEPARATOR.match(line):
+            return index
+        if _is_attribution(line) or (
+            (_ON_START.match(line) or _DATE_START.match(line))
+            and len(line) + len(following) < 300
+            and _is_attribution(f"{line} {following}")
+        ):
+            return index
+        if _OUTLOOK_FROM.match(line) and any(
+            _OUTLOOK_FOLLOWER.match(next_line) for next_line in lines[index + 1 : index + 4]
+        ):
+            return index
+    return None
+
+
+def _is_attribution(line: str) -> bool:
+    return bool((_ON_START.match(line) or _DATE_START.match(line)) and _QUOTE_HEADER_END.search(line))
