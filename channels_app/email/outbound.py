@@ -35,13 +35,7 @@ def our_message_id(*, message_id: int, domain: str) -> str:
 
 def parse_our_message_id(value: str) -> int | None:
     """The message id inside one of our Message-IDs, or None if it is not ours or its signature does not match."""
-    match = _OUR_MESSAGE_ID.match((value or "").strip())
-    if match is None:
-        return None
-    message_id, mac = match.groups()
-    if not hmac.compare_digest(mac, _mac("message-id", message_id)):
-        return None
-    return int(message_id)
+    return _verified_id(_OUR_MESSAGE_ID.match((value or "").strip()), purpose="message-id")
 
 
 def reply_token(*, ticket_id: int) -> str:
@@ -54,13 +48,16 @@ def parse_reply_token(token: str) -> int | None:
 
     Mail servers may change the case of a local part, so the token is read case-insensitively.
     """
-    match = _REPLY_TOKEN.match((token or "").strip().lower())
+    return _verified_id(_REPLY_TOKEN.match((token or "").strip().lower()), purpose="reply-token")
+
+
+def _verified_id(match: re.Match | None, *, purpose: str) -> int | None:
+    """The id a signed value names (``match`` groups: id, mac), or None when it did not match or the mac is
+    wrong; compared in constant time."""
     if match is None:
         return None
-    ticket_id, mac = match.groups()
-    if not hmac.compare_digest(mac, _mac("reply-token", ticket_id)):
-        return None
-    return int(ticket_id)
+    value, mac = match.groups()
+    return int(value) if hmac.compare_digest(mac, _mac(purpose, value)) else None
 
 
 def build_email(*, channel: Channel, message: OutboundMessage, automatic: bool = False) -> EmailMultiAlternatives:
