@@ -2,7 +2,7 @@
 
 import mailbox
 from email.message import EmailMessage
-from io import StringIO
+from io import BytesIO, StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -257,3 +257,34 @@ def test_an_unexpected_error_marks_the_event_failed_and_the_import_goes_on(chann
 
     assert retried.status == "ingested"
     assert InboundEvent.objects.get(pk=outcome.event_id).status == "processed"
+
+
+def test_reads_one_message_from_standard_input_like_an_mta_pipe(channel):
+    out = StringIO()
+    stdin = BytesIO(MESSAGES[0])
+
+    call_command("ingest_email", "--channel", str(channel.pk), "-", stdin=stdin, stdout=out, stderr=StringIO())
+
+    assert out.getvalue().startswith("1 messages: 1 ingested as new tickets")
+    event = InboundEvent.objects.get(channel=channel)
+    assert bytes(event.raw) == MESSAGES[0]
+    assert Message.objects.get(channel=channel).text.strip() == "My order is late."
+
+
+def test_a_message_that_cannot_be_stored_exits_with_tempfail_so_the_mta_retries(channel, monkeypatch):
+    from django.db import OperationalError
+
+    from channels_app.management.commands import ingest_email
+
+    def database_down(**kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(ingest_email, "email_import", database_down)
+    err = StringIO()
+
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("ingest_email", "--channel", str(channel.pk), "-", stdin=BytesIO(MESSAGES[0]), stderr=err)
+
+    assert exit_info.value.code == 75
+    assert "try again later" in err.getvalue()
+    assert not InboundEvent.objects.exists()

@@ -1,31 +1,45 @@
 """``manage.py ingest_email --channel <id> PATH [PATH...]``: import .eml files, directories, mbox files and
-Maildirs into an email channel, each message once (by Message-ID), with a summary at the end."""
+Maildirs into an email channel, each message once (by Message-ID), with a summary at the end.
 
+``PATH`` may be ``-``: one message on standard input, as an MTA's pipe transport delivers it (Postfix
+``pipe``, Exim ``pipe``, a ``.forward`` or aliases ``|command``). For a pipe the exit status is what matters: 0
+once the message is stored (even if it is then quarantined: the raw message is kept and can be retried), 75
+(EX_TEMPFAIL) when it could not be stored, so the MTA keeps it in its queue and delivers it again later instead
+of bouncing it.
+"""
+
+import sys
 from collections import Counter
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from channels_app.email.importing import email_import, raw_messages
 from channels_app.models import Channel
 
 PROGRESS_EVERY = 100
+STDIN = "-"
+EX_TEMPFAIL = 75
+KNOWN = {"ingested", "threaded", "duplicate", "quarantined", "failed"}
 
 
 class Command(BaseCommand):
-    help = "Import raw email (.eml files, directories, mbox files, Maildirs) into an email channel."
+    help = "Import raw email (.eml files, directories, mbox files, Maildirs, or '-' for one message on stdin)."
+    # Tests hand the command a byte stream in place of the process's standard input.
+    stealth_options = ("stdin",)
 
     def add_arguments(self, parser):
         parser.add_argument("--channel", type=int, required=True, help="The id of an email channel.")
         parser.add_argument("paths", nargs="+", metavar="PATH")
 
-    def handle(self, *args, channel: int, paths: list[str], **options):
+    def handle(self, *args, channel: int, paths: list[str], stdin=None, **options):
         selected = Channel.objects.filter(pk=channel).first()
         if selected is None:
             raise CommandError(f"no channel with id {channel}")
         if selected.kind != Channel.Kind.EMAIL:
             raise CommandError(f"channel {channel} is a {selected.kind} channel, not an email channel")
-        missing = [path for path in paths if not Path(path).exists()]
+        missing = [path for path in paths if path != STDIN and not Path(path).exists()]
         if missing:
             raise CommandError(f"no such file or directory: {', '.join(missing)}")
 
@@ -33,8 +47,14 @@ class Command(BaseCommand):
         reasons = Counter()
         seen = 0
         for path in paths:
-            for _label, raw in raw_messages(Path(path)):
-                outcome = email_import(channel=selected, raw=raw)
+            messages = [(STDIN, (stdin or sys.stdin.buffer).read())] if path == STDIN else raw_messages(Path(path))
+            for _label, raw in messages:
+                try:
+                    outcome = email_import(channel=selected, raw=raw)
+                except DatabaseError as exc:
+                    # Not stored: tell an MTA to keep the message and try again, rather than bounce it.
+                    self.stderr.write(f"could not store the message, try again later: {type(exc).__name__}: {exc}")
+                    raise SystemExit(EX_TEMPFAIL) from exc
                 counts[outcome.status] += 1
                 if outcome.status in ("quarantined", "failed"):
                     reasons[f"{outcome.status}: {outcome.reason}"] += 1
@@ -46,6 +66,7 @@ class Command(BaseCommand):
             f"{seen} messages: {counts['ingested']} ingested as new tickets, "
             f"{counts['threaded']} threaded onto existing tickets, {counts['duplicate']} duplicates, "
             f"{counts['quarantined']} quarantined, {counts['failed']} failed"
+            + "".join(f", {count} {status}" for status, count in sorted(counts.items()) if status not in KNOWN)
         )
         for reason, count in sorted(reasons.items(), key=lambda item: (-item[1], item[0])):
             self.stdout.write(f"  {count} {reason}")
