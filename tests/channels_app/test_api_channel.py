@@ -232,7 +232,8 @@ def test_posted_html_is_sanitised_and_gives_the_text(
 
     message = Message.objects.get()
     assert message.html == (
-        '<p>Hi</p><img src="https://cdn.example/a.png"><a rel="noopener noreferrer nofollow">see</a>'
+        '<p>Hi</p><img data-remote-src="https://cdn.example/a.png">'
+        '<a target="_blank" rel="noopener noreferrer nofollow">see</a>'
     )
     assert message.text == "Hi\nsee"
 

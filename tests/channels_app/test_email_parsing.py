@@ -331,14 +331,14 @@ def test_an_unknown_or_wrong_charset_is_decoded_with_a_fallback(charset, body, e
     assert parse_email(raw, channel=None).text == expected
 
 
-def test_an_html_only_message_leaves_text_to_the_core():
+def test_an_html_only_message_gets_its_text_from_the_html():
     message = EmailMessage()
     message["From"] = "ann@example.com"
     message.set_content("<p>Hello <b>there</b></p>", subtype="html")
 
     inbound = parse_email(message.as_bytes(), channel=None)
 
-    assert inbound.text == ""
+    assert inbound.text == "Hello there"
     assert inbound.html == "<p>Hello <b>there</b></p>\n"
 
 
