@@ -61,6 +61,8 @@ class OutboundMessage:
     author_name: str = ""
     attachments: tuple[OutboundAttachment, ...] = ()
     in_reply_to: tuple[str, ...] = ()
+    # Sent by the desk itself (an acknowledgement), not written by an agent: marked so (RFC 3834) on channels that can.
+    automatic: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,3 +70,6 @@ class DeliveryReceipt:
     provider_message_id: str = ""
     # True when the provider confirms delivery synchronously (no later status callback will come).
     is_delivered: bool = False
+    # Other ids the message reached its recipient under (a provider that substitutes its own Message-ID), so
+    # answers quoting them still thread.
+    aliases: tuple[str, ...] = ()

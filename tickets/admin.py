@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from tickets.models import Message, Tag, Ticket, TimelineEvent
+from tickets.models import Message, MessageAlias, Tag, Ticket, TicketParticipant, TimelineEvent
 
 
 @admin.register(Ticket)
@@ -32,6 +32,21 @@ class TimelineEventAdmin(admin.ModelAdmin):
     list_display = ["created_at", "type", "ticket", "customer", "actor_kind"]
     list_filter = ["type"]
     raw_id_fields = ["ticket", "customer", "actor"]
+
+
+@admin.register(TicketParticipant)
+class TicketParticipantAdmin(admin.ModelAdmin):
+    list_display = ["ticket", "email", "role", "created_at"]
+    list_filter = ["role"]
+    search_fields = ["email"]
+    raw_id_fields = ["ticket", "first_seen_message"]
+
+
+@admin.register(MessageAlias)
+class MessageAliasAdmin(admin.ModelAdmin):
+    list_display = ["value", "message", "created_at"]
+    search_fields = ["value"]
+    raw_id_fields = ["message"]
 
 
 admin.site.register(Tag)

@@ -189,3 +189,50 @@ class TimelineEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} on #{self.ticket_id}"
+
+
+class MessageAlias(models.Model):
+    """Another id under which one of our sent messages reached its recipient, so answers to it thread.
+
+    Providers such as Amazon SES replace our Message-ID with their own (``<{ses id}@email.amazonses.com>``, with
+    regional variants of the domain), and replies then quote only theirs. ``value`` is what the provider reported:
+    a full Message-ID in angle brackets, or its bare id, matched against the local part of a quoted id.
+    """
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="aliases")
+    value = models.CharField(max_length=255, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message", "value"], name="message_alias_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.value} for message {self.message_id}"
+
+
+class TicketParticipant(models.Model):
+    """An email address that took part in a ticket's conversation: the customer, other senders, To and Cc.
+
+    Participants may continue the ticket by its subject reference (``[#123]``); anyone else's subject reference is
+    ignored. The role is the one the address had when first seen.
+    """
+
+    class Role(models.TextChoices):
+        CUSTOMER = "customer", "Customer"
+        SENDER = "sender", "Wrote to the ticket"
+        TO = "to", "To"
+        CC = "cc", "Cc"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="participants")
+    email = models.CharField(max_length=254)
+    role = models.CharField(max_length=16, choices=Role.choices)
+    first_seen_message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["ticket", "email"], name="ticket_participant_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.role} on #{self.ticket_id}"

@@ -17,6 +17,7 @@ from channels_app.types import DeliveryReceipt, InboundMessage, OutboundMessage
 
 logger = logging.getLogger(__name__)
 
+_MAX_ALIAS_CHARS = 255
 # channel.settings key -> the SMTP backend's keyword argument.
 _SMTP_SETTINGS = (
     ("smtp_host", "host"),
@@ -41,7 +42,7 @@ class EmailChannelAdapter:
 
     def send(self, *, channel, message: OutboundMessage) -> DeliveryReceipt:
         try:
-            email = build_email(channel=channel, message=message)
+            email = build_email(channel=channel, message=message, automatic=message.automatic)
         except ValueError as exc:
             raise PermanentDeliveryError(str(exc), code="invalid-address") from exc
         message_id = email.extra_headers["Message-ID"]
@@ -70,7 +71,26 @@ class EmailChannelAdapter:
             # Connection refused, unreachable host, DNS failure, timeout (socket.timeout is an OSError).
             raise RetryableDeliveryError(f"mail server unreachable: {type(exc).__name__}", code="network") from exc
         logger.info("channels_app.email_sent", extra={"message_id": message.message_id, "channel_id": channel.pk})
-        return DeliveryReceipt(provider_message_id=message_id)
+        return DeliveryReceipt(provider_message_id=message_id, aliases=_substituted_ids(email, ours=message_id))
+
+
+def _substituted_ids(email, *, ours: str) -> tuple[str, ...]:
+    """Ids the message went out under besides ours: the ESP's message id that an anymail backend reports (Amazon
+    SES, for one, replaces our Message-ID with ``<{that id}@email.amazonses.com>``), or a Message-ID header the
+    backend rewrote."""
+    found = []
+    status = getattr(email, "anymail_status", None)
+    if status is not None:
+        found.append(status.message_id)
+        found.extend(recipient.message_id for recipient in (status.recipients or {}).values())
+    found.append(email.extra_headers.get("Message-ID"))
+    aliases = []
+    for value in found:
+        for item in value if isinstance(value, set | frozenset | list | tuple) else (value,):
+            item = str(item).strip() if item is not None else ""
+            if item and item != ours and item not in aliases and len(item) <= _MAX_ALIAS_CHARS:
+                aliases.append(item)
+    return tuple(aliases)
 
 
 def _connection(channel: Channel):

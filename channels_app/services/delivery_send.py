@@ -11,7 +11,7 @@ from channels_app.adapters.base import PermanentDeliveryError, RetryableDelivery
 from channels_app.adapters.registry import AdapterNotFound, adapter_for
 from channels_app.models import Delivery, DeliveryAttempt
 from channels_app.types import OutboundAttachment, OutboundMessage
-from tickets.models import Message, TimelineEvent
+from tickets.models import Message, MessageAlias, TimelineEvent
 from tickets.services.events import event_record
 from tickets.types import Actor
 
@@ -89,6 +89,12 @@ def delivery_send(*, delivery_id: int) -> Delivery | None:
                     )
             except IntegrityError:
                 logger.warning("channels_app.delivery_provider_id_taken", extra={"delivery_id": delivery.pk})
+        if receipt.aliases:
+            # The ids a provider substituted for ours: replies quote those, and must still thread.
+            MessageAlias.objects.bulk_create(
+                [MessageAlias(message_id=delivery.message_id, value=alias[:255]) for alias in receipt.aliases],
+                ignore_conflicts=True,
+            )
     logger.info("channels_app.delivery_sent", extra={"delivery_id": delivery.pk, "attempt": delivery.attempts})
     delivery.refresh_from_db()
     return delivery
@@ -120,6 +126,7 @@ def _outbound(delivery: Delivery) -> OutboundMessage:
             for a in message.attachments.all()
         ),
         in_reply_to=tuple(earlier),
+        automatic=bool((message.metadata or {}).get("automatic")),
     )
 
 
@@ -152,19 +159,26 @@ def _fail(delivery: Delivery, started, *, code: str, detail: str) -> None:
             error=detail,
             started_at=started,
         )
-        ticket = delivery.message.ticket
-        event_record(
-            customer_id=ticket.customer_id,
-            ticket_id=ticket.pk,
-            type=TimelineEvent.Type.DELIVERY_FAILED,
-            actor=Actor.system("delivery"),
-            params={
-                "message_id": delivery.message_id,
-                "delivery_id": delivery.pk,
-                "channel_id": delivery.channel_id,
-                "error_code": code,
-                "error": detail,
-            },
-        )
+        delivery_failed_event_record(delivery=delivery, code=code, detail=detail)
     delivery.refresh_from_db()
     logger.warning("channels_app.delivery_failed", extra={"delivery_id": delivery.pk, "code": code})
+
+
+def delivery_failed_event_record(*, delivery: Delivery, code: str, detail: str, source: str = "delivery", **params):
+    """The ``delivery_failed`` timeline event on the delivery's ticket; ``source`` says who found out (the send
+    itself, or a bounce that came back later)."""
+    ticket = delivery.message.ticket
+    event_record(
+        customer_id=ticket.customer_id,
+        ticket_id=ticket.pk,
+        type=TimelineEvent.Type.DELIVERY_FAILED,
+        actor=Actor.system(source),
+        params={
+            "message_id": delivery.message_id,
+            "delivery_id": delivery.pk,
+            "channel_id": delivery.channel_id,
+            "error_code": code,
+            "error": detail,
+            **params,
+        },
+    )

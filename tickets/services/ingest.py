@@ -1,8 +1,16 @@
 """The one way a customer's message enters the desk, whichever channel brought it.
 
 ``message_ingest`` resolves the customer from the sender's identity, decides which ticket the message
-continues, stores it with its timeline events, and enqueues routing after commit. It is idempotent on the
-channel's provider id.
+continues (``tickets.services.threading`` has the rules and who may use them), stores it with its timeline events
+and, for email, the ticket's participants, and enqueues routing after commit. It is idempotent on the channel's
+provider id.
+
+The message's ``customer`` is always its actual sender, also when it continues another customer's ticket (a
+colleague on Cc answering): the ticket shows every message, and each person's timeline shows what they wrote.
+
+Automatic messages (out-of-office replies and other ``is_automatic`` mail) are recorded on the ticket they thread
+to, whatever its status, but change nothing: no reopening, no follow-up ticket, no pending -> open, no
+``last_customer_message_at``, no routing. One that threads to nothing starts a ticket like any other mail.
 """
 
 import logging
@@ -26,6 +34,9 @@ from tickets.html import html_to_text, sanitise_html
 from tickets.models import Message, Ticket, TimelineEvent
 from tickets.services.attachments import attachment_store
 from tickets.services.events import event_record
+from tickets.services.inline_images import message_inline_images_link
+from tickets.services.participants import participants_record
+from tickets.services.threading import ThreadMatch, thread_find
 from tickets.tasks import route_ticket
 from tickets.types import Actor
 
@@ -63,9 +74,13 @@ def message_ingest(*, channel: Channel, inbound: InboundMessage) -> IngestResult
         customer.name = inbound.sender_name[:200]
 
     text = inbound.text if inbound.text.strip() else html_to_text(inbound.html) or inbound.text
-    ticket, is_new_ticket = _ticket_for(channel=channel, customer=customer, inbound=inbound, text=text)
+    is_automatic = bool(inbound.metadata.get("is_automatic"))
+    sender_email = sender.value if sender.kind == "email" else ""
+    ticket, is_new_ticket, notes = _ticket_for(
+        channel=channel, customer=customer, sender_email=sender_email, inbound=inbound, text=text
+    )
     now = timezone.now()
-    metadata = dict(inbound.metadata)
+    metadata = {**inbound.metadata, **notes}
     if skipped_identities:
         metadata["identities_not_attached"] = skipped_identities
     try:
@@ -96,11 +111,18 @@ def message_ingest(*, channel: Channel, inbound: InboundMessage) -> IngestResult
             content=attachment.content,
             content_id=attachment.content_id,
         )
+    # After the attachments exist: cid: images in the (already sanitised) HTML point at their download URLs.
+    message_inline_images_link(message=message)
 
-    _ticket_touch(ticket=ticket, now=now)
-    customer.last_channel = channel
-    customer.last_seen_at = now
-    customer.save(update_fields=["last_channel", "last_seen_at", "name", "updated_at"])
+    if channel.kind == Channel.Kind.EMAIL and sender_email and not is_automatic:
+        participants_record(ticket=ticket, message=message, sender_email=sender_email, metadata=metadata)
+    if is_automatic and not is_new_ticket:
+        customer.save(update_fields=["name", "updated_at"])
+    else:
+        _ticket_touch(ticket=ticket, now=now)
+        customer.last_channel = channel
+        customer.last_seen_at = now
+        customer.save(update_fields=["last_channel", "last_seen_at", "name", "updated_at"])
 
     logger.info(
         "tickets.message_ingested",
@@ -144,39 +166,40 @@ def _attach_extra_identities(customer: Customer, identities, channel: Channel) -
     return skipped
 
 
-def _ticket_for(*, channel: Channel, customer: Customer, inbound: InboundMessage, text: str) -> tuple[Ticket, bool]:
-    """Which ticket this message continues, or a new one. Returns ``(ticket, is_new)``.
+def _ticket_for(
+    *, channel: Channel, customer: Customer, sender_email: str, inbound: InboundMessage, text: str
+) -> tuple[Ticket, bool, dict]:
+    """Which ticket this message continues, or a new one. Returns ``(ticket, is_new, notes for the message)``.
 
-    In order: the ticket the channel names (only if it is this customer's); the ticket of a message it
-    replies to (only this customer's); the customer's most recently active open ticket, if the channel lets
-    conversations follow the customer; otherwise a new ticket.
+    In order: the ticket the channel names (only if it is this customer's); the ticket the threading rules find
+    (``thread_find``); the customer's most recently active open ticket, if the channel lets conversations follow
+    the customer; otherwise a new ticket. Whichever way a ticket was found, a solved one is reopened within the
+    reopen window and continued by a linked follow-up ticket after it (not for automatic messages).
     """
-    referenced = None
+    referenced, notes = None, {}
     if inbound.ticket_id is not None:
         referenced = Ticket.objects.filter(pk=inbound.ticket_id).first()
         if referenced is None or referenced.customer_id != customer.pk:
             # Same answer for "no such ticket" and "someone else's ticket": no existence leak.
             raise IngestRejected(f"ticket {inbound.ticket_id} is not a ticket of this sender")
-    elif inbound.in_reply_to:
-        replied = (
-            Message.objects.select_related("ticket")
-            .filter(provider_id__in=inbound.in_reply_to, customer=customer)
-            .order_by("-created_at")
-            .first()
-        )
-        referenced = replied.ticket if replied else None
+    else:
+        search = thread_find(channel=channel, inbound=inbound, customer_id=customer.pk, sender_email=sender_email)
+        notes = dict(search.notes)
+        if search.match is not None:
+            referenced = Ticket.objects.get(pk=search.match.ticket_id)
+            notes.update(_match_notes(search.match))
 
     if referenced is not None:
         referenced = _follow_merges(referenced)
-        if referenced.is_active:
-            return referenced, False
+        if referenced.is_active or inbound.metadata.get("is_automatic"):
+            return referenced, False, notes
         if _reopenable(referenced):
             _ticket_reopen(referenced)
-            return referenced, False
-        return (
-            _ticket_open(channel=channel, customer=customer, inbound=inbound, text=text, follow_up_of=referenced),
-            True,
+            return referenced, False, notes
+        follow_up = _ticket_open(
+            channel=channel, customer=customer, inbound=inbound, text=text, follow_up_of=referenced
         )
+        return follow_up, True, notes
 
     if channel.continue_open_ticket:
         current = (
@@ -185,8 +208,16 @@ def _ticket_for(*, channel: Channel, customer: Customer, inbound: InboundMessage
             .first()
         )
         if current is not None:
-            return current, False
-    return _ticket_open(channel=channel, customer=customer, inbound=inbound, text=text), True
+            return current, False, notes
+    return _ticket_open(channel=channel, customer=customer, inbound=inbound, text=text), True, notes
+
+
+def _match_notes(match: ThreadMatch) -> dict:
+    notes = {"threaded_by": match.rule}
+    if not match.sender_is_participant:
+        # Threaded by a value only we gave out, from someone the ticket had not seen: worth an agent's glance.
+        notes["sender_is_participant"] = False
+    return notes
 
 
 def _follow_merges(ticket: Ticket) -> Ticket:
@@ -205,14 +236,18 @@ def _reopenable(ticket: Ticket) -> bool:
 
 
 def _ticket_reopen(ticket: Ticket) -> None:
-    Ticket.objects.filter(pk=ticket.pk).update(status=Ticket.Status.OPEN, solved_at=None, version=F("version") + 1)
-    event_record(
-        customer_id=ticket.customer_id,
-        ticket_id=ticket.pk,
-        type=TimelineEvent.Type.REOPENED,
-        actor=Actor.customer(),
-        params={"from": ticket.status, "to": Ticket.Status.OPEN},
+    # Conditional: a participant's message may reopen the ticket while its customer's does too (different locks).
+    reopened = Ticket.objects.filter(pk=ticket.pk, status=Ticket.Status.SOLVED).update(
+        status=Ticket.Status.OPEN, solved_at=None, version=F("version") + 1
     )
+    if reopened:
+        event_record(
+            customer_id=ticket.customer_id,
+            ticket_id=ticket.pk,
+            type=TimelineEvent.Type.REOPENED,
+            actor=Actor.customer(),
+            params={"from": ticket.status, "to": Ticket.Status.OPEN},
+        )
     ticket.status = Ticket.Status.OPEN
     ticket.solved_at = None
 
