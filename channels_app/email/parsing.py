@@ -17,6 +17,9 @@ from email.parser import BytesParser
 from django.conf import settings
 
 from channels_app.adapters.base import PayloadError
+from channels_app.email.automatic import automatic_reason
+from channels_app.email.bounces import bounce_detect
+from channels_app.email.html_quotes import html_reply
 from channels_app.types import InboundAttachment, InboundIdentity, InboundMessage
 
 DEFAULT_MAX_EMAIL_BYTES = 40 * 1024 * 1024
@@ -24,19 +27,17 @@ MAX_REFERENCES = 50
 PROVIDER_ID_MAX_LENGTH = 255
 
 _MESSAGE_ID_TOKEN = re.compile(r"<[^<>\s]+>")
-_AUTOMATIC_SENDER = re.compile(r"^(mailer[-_ ]?daemon|postmaster)(@|$)", re.IGNORECASE)
-_BOUNCE_SUBJECT = re.compile(
-    r"undeliver|delivery (status notification|failure|failed|has failed|problem)|failure notice|returned mail|"
-    r"mail delivery|could not be delivered|delivery notification|nondeliverable|non-delivery",
-    re.IGNORECASE,
-)
 
 
 def message_provider_id(raw: bytes) -> str:
     """The Message-ID as sent (angle brackets kept), or a deterministic stand-in derived from the bytes, so a
     redelivered file is recognised as the same message."""
-    message = BytesParser(policy=email.policy.default).parsebytes(bytes(raw), headersonly=True)
-    return _provider_id(message, bytes(raw))
+    raw = bytes(raw)
+    # Only the header block: the parser splits everything it is given into lines, ~8x the size of a large body.
+    ends = [index for index in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if index >= 0]
+    headers = raw[: min(ends) + 1] if ends else raw
+    message = BytesParser(policy=email.policy.default).parsebytes(headers, headersonly=True)
+    return _provider_id(message, raw)
 
 
 def parse_email(raw: bytes, *, channel) -> InboundMessage:
@@ -46,7 +47,11 @@ def parse_email(raw: bytes, *, channel) -> InboundMessage:
     limit = settings.HELPDESK.get("MAX_EMAIL_BYTES", DEFAULT_MAX_EMAIL_BYTES)
     if len(raw) > limit:
         raise PayloadError(f"message is {len(raw)} bytes; the limit is {limit}")
-    message = BytesParser(policy=email.policy.default).parsebytes(raw)
+    try:
+        message = BytesParser(policy=email.policy.default).parsebytes(raw)
+    except RecursionError as exc:
+        # The stdlib parser recurses once per nested multipart and gives up near a thousand levels.
+        raise PayloadError("MIME parts are nested too deeply to parse") from exc
     if not list(message.raw_items()):
         raise PayloadError("not an email message")
 
@@ -61,15 +66,22 @@ def parse_email(raw: bytes, *, channel) -> InboundMessage:
     full_text = "\n\n".join(part for part in body.texts if part.strip())
     html = body.htmls[0] if body.htmls else ""
     text = reply_text(full_text) if full_text else ""
+    if not full_text and html:
+        # HTML-only mail: the quote is found in the markup (Gmail, Outlook, Apple Mail); html stays whole.
+        html_parts = html_reply(html)
+        full_text, text = html_parts.full_text, html_parts.text
 
     limits = settings.HELPDESK
     metadata = {
         "message_id": _raw_header(message, "Message-ID").strip(),
         "to": [address.lower() for _, address in _addresses(message, "To") if address],
         "cc": [address.lower() for _, address in _addresses(message, "Cc") if address],
+        "recipients": _delivery_recipients(message),
         "auto_submitted": _raw_header(message, "Auto-Submitted").strip(),
-        "is_automatic": _is_automatic(message, sender_address),
-        "is_bounce": _is_bounce(message, sender_address),
+        "bounce": (bounce := _bounce(message)),
+        "is_bounce": bounce is not None,
+        "automatic_reason": (automatic := _automatic_reason(message, sender_address, is_bounce=bounce is not None)),
+        "is_automatic": bool(automatic),
     }
     if text != full_text:
         metadata["full_text"] = full_text
@@ -178,28 +190,33 @@ def _references(message: Message) -> tuple[str, ...]:
     return tuple(unique[:MAX_REFERENCES])
 
 
-def _is_automatic(message: Message, sender_address: str) -> bool:
-    auto_submitted = _raw_header(message, "Auto-Submitted").strip().lower()
-    if auto_submitted and auto_submitted != "no":
-        return True
-    if _raw_header(message, "Precedence").strip().lower() in {"bulk", "junk", "list"}:
-        return True
-    if _raw_header(message, "X-Auto-Response-Suppress") or _raw_header(message, "List-Id"):
-        return True
-    if _raw_header(message, "Return-Path").strip() == "<>":
-        return True
-    return bool(_AUTOMATIC_SENDER.match(sender_address))
+def _automatic_reason(message: Message, sender_address: str, *, is_bounce: bool) -> str:
+    """Why no automatic answer may go to this message (RFC 3834), or "" (``channels_app.email.automatic``)."""
+    return automatic_reason(message, sender_address=sender_address, is_bounce=is_bounce)
 
 
-def _is_bounce(message: Message, sender_address: str) -> bool:
-    try:
-        content_type = message.get_content_type()
-        report_type = str(message.get_param("report-type", "") or "").lower()
-    except Exception:
-        content_type, report_type = "", ""
-    if content_type == "multipart/report" and report_type == "delivery-status":
-        return True
-    return bool(_AUTOMATIC_SENDER.match(sender_address) and _BOUNCE_SUBJECT.search(_subject(message)))
+def _bounce(message: Message) -> dict | None:
+    """What a bounce says (``channels_app.email.bounces``), or None when the message is not one."""
+    bounce = bounce_detect(message)
+    return bounce.as_metadata() if bounce is not None else None
+
+
+# Headers the receiving servers add (one per hop), naming the address the message was delivered to: it may be a
+# plus-address that To and Cc do not show (a Bcc, a forward, a list).
+_DELIVERY_HEADERS = {"delivered-to", "x-original-to", "envelope-to", "x-envelope-to"}
+
+
+def _delivery_recipients(message: Message) -> list[str]:
+    """Addresses from the delivery headers, lowercased, in order, once each."""
+    found = []
+    for key, value in message.raw_items():
+        if key.lower() not in _DELIVERY_HEADERS:
+            continue
+        for _, address in email.utils.getaddresses([" ".join(str(value).split())]):
+            address = address.lower()
+            if "@" in address and address not in found:
+                found.append(address)
+    return found[:MAX_REFERENCES]
 
 
 # Body and attachments
@@ -231,7 +248,13 @@ class _Body:
         self.skipped.append({"filename": filename[:255], "size": size, "reason": reason})
 
 
-def _collect(part: Message, body: _Body) -> None:
+MAX_MIME_DEPTH = 50
+MAX_MIME_PARTS = 1000
+
+
+def _collect(part: Message, body: _Body, depth: int = 0) -> None:
+    if depth == 0:
+        _check_mime_shape(part)
     content_type = _content_type(part)
     if content_type == "message/rfc822":
         _add_embedded_message(part, body)
@@ -240,7 +263,7 @@ def _collect(part: Message, body: _Body) -> None:
         payload = part.get_payload()
         if content_type.startswith("multipart/"):
             for child in payload if isinstance(payload, list) else []:
-                _collect(child, body)
+                _collect(child, body, depth + 1)
         else:
             # message/delivery-status and other message/* parts: keep what they said, as a file.
             body.add_attachment(
@@ -268,6 +291,22 @@ def _collect(part: Message, body: _Body) -> None:
         content=content,
         content_id=content_id,
     )
+
+
+def _check_mime_shape(message: Message) -> None:
+    """No person's mail nests parts 50 deep or has a thousand of them; such a message is quarantined (raw kept)
+    before anything recurses into it. Walked with an explicit stack, so the walk itself cannot overflow."""
+    stack, count = [(message, 0)], 0
+    while stack:
+        part, depth = stack.pop()
+        count += 1
+        if depth > MAX_MIME_DEPTH:
+            raise PayloadError(f"MIME parts are nested more than {MAX_MIME_DEPTH} levels deep")
+        if count > MAX_MIME_PARTS:
+            raise PayloadError(f"message has more than {MAX_MIME_PARTS} MIME parts")
+        payload = part.get_payload() if part.is_multipart() else None
+        children = payload if isinstance(payload, list) else []
+        stack.extend((child, depth + 1) for child in children if isinstance(child, Message))
 
 
 def _add_embedded_message(part: Message, body: _Body) -> None:

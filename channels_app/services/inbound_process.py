@@ -1,4 +1,8 @@
-"""Turning a stored inbound event into messages through its channel's adapter and the ingestion service."""
+"""Turning a stored inbound event into messages through its channel's adapter and the ingestion service.
+
+A bounce is not a customer's message: it goes to ``email_bounce_record`` instead of ingestion, and opens no ticket.
+A new email ticket may be acknowledged automatically, after commit (``ticket_acknowledge``).
+"""
 
 import logging
 
@@ -9,8 +13,10 @@ from django.utils import timezone
 
 from channels_app.adapters.base import PayloadError
 from channels_app.adapters.registry import AdapterNotFound, adapter_for
-from channels_app.models import InboundEvent
+from channels_app.models import Channel, InboundEvent
+from channels_app.services.bounces import email_bounce_record
 from tickets.errors import IngestRejected
+from tickets.services import acknowledgements
 from tickets.services.ingest import IngestResult, message_ingest
 
 logger = logging.getLogger(__name__)
@@ -37,13 +43,31 @@ def inbound_event_process(*, event_id: int) -> list[IngestResult]:
         adapter = adapter_for(event.channel)
         messages = adapter.parse(channel=event.channel, payload=bytes(event.raw), content_type=event.content_type)
         with transaction.atomic():
-            results = [message_ingest(channel=event.channel, inbound=message) for message in messages]
+            results, notes = [], []
+            for message in messages:
+                bounce = message.metadata.get("bounce")
+                if bounce:
+                    outcome = email_bounce_record(channel=event.channel, event=event, bounce=bounce)
+                    if outcome.is_matched or bounce.get("is_certain", True):
+                        notes.append(outcome.reason)
+                        continue
+                    # Only its wording made it a bounce, it came from an ordinary address and it returns nothing
+                    # we sent: it may be a person's, so it is not swallowed.
+                    notes.append("bounce-like message that matches nothing we sent, taken in as a message")
+                results.append(message_ingest(channel=event.channel, inbound=message))
             InboundEvent.objects.filter(pk=event.pk).update(
                 status=InboundEvent.Status.PROCESSED,
-                reason="",
+                reason="; ".join(notes)[:2000],
                 processed_at=timezone.now(),
                 updated_at=timezone.now(),
             )
+            if event.channel.kind == Channel.Kind.EMAIL:
+                for result in results:
+                    if result.is_new_ticket:
+                        transaction.on_commit(
+                            lambda pk=result.message.pk: acknowledgements.ticket_acknowledge(inbound_message_id=pk),
+                            robust=True,
+                        )
     except (PayloadError, IngestRejected, AdapterNotFound) as exc:
         _mark(event, InboundEvent.Status.QUARANTINED, str(exc))
         logger.warning("channels_app.inbound_quarantined", extra={"event_id": event.pk})

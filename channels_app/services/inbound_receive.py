@@ -5,8 +5,9 @@ import logging
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+# The module, not its task: tasks import the IMAP poller, which stores through this module.
+from channels_app import tasks
 from channels_app.models import Channel, InboundEvent
-from channels_app.tasks import process_inbound_event
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ def inbound_event_receive(
             )
             event_id = event.pk
             if enqueue:
-                transaction.on_commit(lambda: process_inbound_event.delay(event_id), robust=True)
+                transaction.on_commit(lambda: tasks.process_inbound_event.delay(event_id), robust=True)
     except IntegrityError:
         existing = InboundEvent.objects.filter(channel=channel, provider_id=provider_id[:255]).first()
         if existing is None:
@@ -43,5 +44,5 @@ def inbound_event_retry(*, event: InboundEvent) -> bool:
     ).update(status=InboundEvent.Status.RECEIVED, reason="", attempts=0, updated_at=timezone.now())
     if updated:
         event_id = event.pk
-        transaction.on_commit(lambda: process_inbound_event.delay(event_id), robust=True)
+        transaction.on_commit(lambda: tasks.process_inbound_event.delay(event_id), robust=True)
     return bool(updated)
