@@ -3,7 +3,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 
-from channels_app.models import Channel, Delivery, DeliveryAttempt, InboundEvent
+from channels_app.models import Channel, Delivery, DeliveryAttempt, ImapMailboxState, InboundEvent
 from channels_app.services.deliveries import delivery_retry
 from channels_app.services.inbound_receive import inbound_event_retry
 
@@ -133,3 +133,18 @@ class DeliveryAdmin(admin.ModelAdmin):
     def retry(self, request, queryset):
         count = sum(delivery_retry(delivery=delivery) for delivery in queryset)
         messages.info(request, f"{count} delivery(ies) queued again.")
+
+
+@admin.register(ImapMailboxState)
+class ImapMailboxStateAdmin(admin.ModelAdmin):
+    """Read-only: the poller owns these rows; a failing mailbox shows here with its last error."""
+
+    list_display = ["channel", "folder", "last_uid", "consecutive_failures", "last_success_at", "last_error_at"]
+    list_filter = ["channel"]
+    readonly_fields = [f.name for f in ImapMailboxState._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

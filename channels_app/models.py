@@ -143,3 +143,33 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of delivery {self.delivery_id}: {self.outcome}"
+
+
+class ImapMailboxState(models.Model):
+    """Where the polling of an email channel's IMAP folder stands, and how its last polls went.
+
+    ``last_uid`` is the highest UID whose message is stored here (committed) under ``uidvalidity``;
+    ``last_marked_uid`` the highest one also marked \\Seen or moved on the server. Messages between the two are
+    ours but still wait for that server action, which the next poll does before it fetches anything new.
+    ``lease_token``/``leased_until`` make one poll per mailbox at a time across workers.
+    """
+
+    channel = models.OneToOneField(Channel, on_delete=models.CASCADE, related_name="imap_state")
+    folder = models.CharField(max_length=255)
+    uidvalidity = models.BigIntegerField(null=True, blank=True)
+    last_uid = models.BigIntegerField(default=0)
+    last_marked_uid = models.BigIntegerField(default=0)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    lease_token = models.UUIDField(null=True, blank=True, editable=False)
+    leased_until = models.DateTimeField(null=True, blank=True, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "IMAP mailbox state"
+
+    def __str__(self) -> str:
+        return f"IMAP {self.channel_id}:{self.folder} (uid {self.last_uid})"
