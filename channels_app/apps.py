@@ -6,5 +6,11 @@ class ChannelsAppConfig(AppConfig):
     verbose_name = "Channels"
 
     def ready(self) -> None:
+        from anymail.signals import inbound
+
         # Providers register their adapters when imported; importing the package registers the built-in ones.
         from channels_app import adapters  # noqa: F401
+        from channels_app.email.webhooks import email_webhook_receive
+
+        # anymail's inbound webhook views send this signal; the receiver stores the raw message.
+        inbound.connect(email_webhook_receive, dispatch_uid="channels_app.email_webhook_receive")

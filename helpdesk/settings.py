@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "anymail",
     "helpdesk",
     "agents",
     "customers",
@@ -181,11 +182,31 @@ CELERY_BEAT_SCHEDULE = {
         "task": "channels_app.requeue_stalled_deliveries",
         "schedule": env.int("DELIVERY_REQUEUE_INTERVAL_SECONDS", default=60),
     },
+    # One poll task per email channel with an IMAP mailbox configured (channel settings imap_*).
+    "poll-imap-mailboxes": {
+        "task": "channels_app.poll_imap_mailboxes",
+        "schedule": env.int("IMAP_POLL_INTERVAL_SECONDS", default=60),
+    },
 }
 
 # --- Email ----------------------------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="support@localhost")
+# Inbound webhooks (channels_app.email.urls, under /inbound/email/). Each provider's check is enforced: a provider
+# whose secret is empty answers 503, so it keeps the mail and retries until the secret is configured.
+ANYMAIL = {
+    # "user:password" pairs (comma-separated, for rotation) that Postmark, SendGrid and SNS send as basic auth.
+    "WEBHOOK_SECRET": env.list("ANYMAIL_WEBHOOK_SECRET", default=[]),
+    # Mailgun signs each post with HMAC-SHA256 of timestamp+token under this key.
+    "MAILGUN_WEBHOOK_SIGNING_KEY": env.str("MAILGUN_WEBHOOK_SIGNING_KEY", default=""),
+    # Confirming an SNS subscription calls AWS's ConfirmSubscription (boto3, AWS credentials from the environment).
+    "AMAZON_SES_AUTO_CONFIRM_SNS_SUBSCRIPTIONS": env.bool("AMAZON_SES_AUTO_CONFIRM_SNS_SUBSCRIPTIONS", default=True),
+    # Ours, not anymail's: when set, SNS posts from any other topic are refused.
+    "AMAZON_SES_INBOUND_TOPIC_ARNS": env.list("AMAZON_SES_INBOUND_TOPIC_ARNS", default=[]),
+}
+# Largest request body for email over HTTP (the webhooks and POST /api/v1/channels/{id}/email/raw). Above the
+# parser's MAX_EMAIL_BYTES on purpose: a message up to this size is stored raw, then quarantined with its size.
+INBOUND_EMAIL_MAX_BODY_BYTES = env.int("INBOUND_EMAIL_MAX_BODY_BYTES", default=64 * 1024 * 1024)
 
 # --- REST API -------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -218,7 +239,7 @@ SPECTACULAR_SETTINGS = {
 }
 # Requests to /api/ larger than this are refused with 413 before the body is read.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=10 * 1024 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = max(API_MAX_BODY_BYTES, 2_621_440)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(API_MAX_BODY_BYTES, INBOUND_EMAIL_MAX_BODY_BYTES, 2_621_440)
 
 # --- Domain limits and rules ------------------------------------------------------------------------------------
 HELPDESK = {
@@ -234,6 +255,8 @@ HELPDESK = {
     "INBOUND_MAX_ATTEMPTS": env.int("INBOUND_MAX_ATTEMPTS", default=5),
     "DELIVERY_MAX_ATTEMPTS": env.int("DELIVERY_MAX_ATTEMPTS", default=6),
     "OUTBOUND_HTTP_TIMEOUT_SECONDS": env.float("OUTBOUND_HTTP_TIMEOUT_SECONDS", default=10.0),
+    # Connect and read timeout of every IMAP socket operation while polling a mailbox.
+    "IMAP_TIMEOUT_SECONDS": env.float("IMAP_TIMEOUT_SECONDS", default=30.0),
 }
 # Channel secrets are encrypted at rest with these keys (first one encrypts; all decrypt, for rotation).
 # Without a setting, a key is derived from SECRET_KEY.
