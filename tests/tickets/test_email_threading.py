@@ -562,3 +562,21 @@ def test_threading_costs_the_same_queries_however_many_references_a_reply_carrie
         return len(captured.captured_queries)
 
     assert queries_for(unknown) == queries_for(unknown[:1])
+
+
+def test_a_reply_to_a_message_split_onto_its_own_ticket_stays_on_the_senders_own_ticket(channel, conversation):
+    """Eve wrote with only "[#id]" in the subject, so her mail opened her own ticket. When Ann answers Eve's mail,
+    In-Reply-To names Eve's ticket, but Ann's References also name her own: Ann's conversation wins, so one split
+    does not drag the rest of the thread after it."""
+    ticket, _ = conversation
+    eve_id = "<eve-token-only@elsewhere.example>"
+    _, eves = receive(channel, rfc822(sender=EVE, subject=f"Re: Refund [#{ticket.pk}]", message_id=eve_id))
+    assert eves.ticket_id != ticket.pk
+
+    status, message = receive(
+        channel, rfc822(subject=f"Re: Refund [#{ticket.pk}]", in_reply_to=eve_id, references=f"{FIRST_ID} {eve_id}")
+    )
+
+    assert status == "threaded"
+    assert message.ticket_id == ticket.pk
+    assert message.metadata["threaded_by"] == "in_reply_to"

@@ -69,9 +69,15 @@ def thread_find(*, channel: Channel, inbound: InboundMessage, customer_id: int, 
     subject_ids = _subject_references(inbound.subject) if is_email else []
     ticket_ids = {ticket_id for ticket_id, _, _ in candidates} | set(subject_ids)
     participating = participant_tickets(ticket_ids=ticket_ids, customer_id=customer_id, sender_email=sender_email)
+    # The sender's own conversations first: when the quoted ids lead to several tickets (a reply to a message that
+    # someone else's mail split off onto its own ticket), the one the sender takes part in wins; then any ticket a
+    # capability leads to, in the order.
+    for ticket_id, rule, _ in candidates:
+        if ticket_id in participating:
+            return ThreadSearch(ThreadMatch(ticket_id, rule, True))
     for ticket_id, rule, is_capability in candidates:
-        if is_capability or ticket_id in participating:
-            return ThreadSearch(ThreadMatch(ticket_id, rule, ticket_id in participating))
+        if is_capability:
+            return ThreadSearch(ThreadMatch(ticket_id, rule, False))
     for ticket_id in subject_ids:
         if ticket_id in participating:
             return ThreadSearch(ThreadMatch(ticket_id, Rule.SUBJECT_REFERENCE, True))
