@@ -9,10 +9,13 @@ import email.policy
 import email.utils
 import logging
 import mailbox
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from email.parser import BytesParser
+from itertools import islice
 from pathlib import Path
+
+from django.db import transaction
 
 from channels_app.email.parsing import message_provider_id
 from channels_app.models import Channel, InboundEvent
@@ -21,10 +24,13 @@ from channels_app.services.inbound_receive import inbound_event_receive
 
 logger = logging.getLogger(__name__)
 
+IMPORT_BATCH_SIZE = 100
+
 
 @dataclass(frozen=True)
 class ImportOutcome:
-    """What became of one raw message: ``status`` is one of ingested, threaded, duplicate, quarantined, failed."""
+    """What became of one raw message: ``status`` is one of ingested, threaded, duplicate, bounce, quarantined,
+    failed."""
 
     status: str
     event_id: int
@@ -34,7 +40,39 @@ class ImportOutcome:
 def email_import(*, channel: Channel, raw: bytes) -> ImportOutcome:
     """Store and process one raw message, through the same services as a webhook delivery. The same
     Message-ID again is a duplicate and changes nothing. Bad messages are quarantined with the reason; an
-    unexpected error leaves the event failed (retryable from the admin) and the import goes on."""
+    unexpected error leaves the event failed (retryable from the admin) and the import goes on.
+
+    Storing and processing share one transaction (processing runs in its own savepoint, so a failure there
+    still commits the raw message, marked failed): one durable commit per message instead of three. A
+    database error that stops the transaction raises, and nothing of the message is kept: the caller keeps
+    the message (an MTA retries, a rerun of the import takes it again)."""
+    with transaction.atomic():
+        return _email_import(channel=channel, raw=raw)
+
+
+def email_import_many(
+    *, channel: Channel, messages: Iterable[tuple[str, bytes]], batch_size: int = IMPORT_BATCH_SIZE
+) -> Iterator[tuple[str, ImportOutcome]]:
+    """``(label, outcome)`` for each ``(label, raw)`` of a bulk import, committed ``batch_size`` messages at a
+    time: a mailbox is imported without a durable commit per message. Each message still has its own savepoint,
+    so one bad message affects no other; a database error stops the import and loses the uncommitted batch
+    only, which a rerun takes again (every message is imported once, by Message-ID). Routing of the batch's new
+    tickets starts when it commits."""
+    iterator = iter(messages)
+    while True:
+        with transaction.atomic():
+            batch = [(label, _email_import_in_savepoint(channel, raw)) for label, raw in islice(iterator, batch_size)]
+        if not batch:
+            return
+        yield from batch
+
+
+def _email_import_in_savepoint(channel: Channel, raw: bytes) -> ImportOutcome:
+    with transaction.atomic():
+        return _email_import(channel=channel, raw=raw)
+
+
+def _email_import(*, channel: Channel, raw: bytes) -> ImportOutcome:
     raw = bytes(raw)
     event, created = inbound_event_receive(
         channel=channel, provider_id=message_provider_id(raw), raw=raw, content_type="message/rfc822", enqueue=False
@@ -51,6 +89,9 @@ def email_import(*, channel: Channel, raw: bytes) -> ImportOutcome:
         if not result.is_new_message:
             return ImportOutcome("duplicate", event.pk)
         return ImportOutcome("ingested" if result.is_new_ticket else "threaded", event.pk)
+    if event.status == InboundEvent.Status.PROCESSED:
+        # Processed into no message: a bounce, recorded on the delivery it returns (the reason says which).
+        return ImportOutcome("bounce", event.pk, event.reason)
     return ImportOutcome(event.status, event.pk, event.reason)
 
 

@@ -326,7 +326,7 @@ def test_a_bounce_for_our_reply_fails_its_delivery_and_opens_no_ticket(sent_repl
     assert (Ticket.objects.count(), Message.objects.count()) == (tickets, messages)
     assert callbacks == []
     stored = InboundEvent.objects.get(pk=outcome.event_id)
-    assert (outcome.status, stored.status) == ("processed", "processed")
+    assert (outcome.status, stored.status) == ("bounce", "processed")
     assert stored.reason == f"bounce: delivery of message {delivery.message_id} failed"
     assert event.params["bounce_event_id"] == stored.pk
 
@@ -342,7 +342,7 @@ def test_the_same_bounce_twice_changes_nothing_twice(sent_reply):
     other = email_import(channel=delivery.channel, raw=dsn_for(message_id, bounce_id="<bounce-2@mx.example.com>"))
 
     assert again.status == "duplicate"
-    assert other.status == "processed"
+    assert other.status == "bounce"
     assert other.reason == f"bounce for message {delivery.message_id}, whose delivery had already failed"
     assert len(failure_events()) == 1
     assert InboundEvent.objects.filter(channel=delivery.channel).count() == 2
@@ -357,7 +357,7 @@ def test_a_delay_warning_leaves_the_delivery_alone(sent_reply):
     delivery.refresh_from_db()
     assert (delivery.status, delivery.error_code) == ("sent", "")
     assert failure_events() == []
-    assert outcome.status == "processed"
+    assert outcome.status == "bounce"
     assert outcome.reason == f"delivery delay report for message {delivery.message_id}; delivery unchanged"
 
 
@@ -387,7 +387,7 @@ def test_a_bounce_for_a_message_we_did_not_send_is_kept_and_opens_nothing(smtp):
 
     outcome = email_import(channel=channel, raw=raw)
 
-    assert outcome.status == "processed"
+    assert outcome.status == "bounce"
     assert outcome.reason == "bounce for a message we did not send"
     assert Ticket.objects.count() == 0
     assert Message.objects.count() == 0
@@ -457,7 +457,7 @@ def test_a_free_text_bounce_quoting_our_message_id_fails_the_delivery(sent_reply
     delivery.refresh_from_db()
     assert (delivery.status, delivery.error_code) == ("failed", "bounced")
     assert delivery.error.startswith("<userx@example.de>: I'm afraid I wasn't able to deliver your message")
-    assert outcome.status == "processed"
+    assert outcome.status == "bounce"
 
 
 @pytest.mark.django_db

@@ -186,7 +186,7 @@ def test_a_bounce_opens_no_ticket_and_so_gets_no_acknowledgement(smtp, django_ca
 
     outcome = receive(channel, raw, django_capture_on_commit_callbacks)
 
-    assert (outcome.status, outcome.reason) == ("processed", "bounce for a message we did not send")
+    assert (outcome.status, outcome.reason) == ("bounce", "bounce for a message we did not send")
     assert Ticket.objects.count() == 0
     assert smtp.received == []
 

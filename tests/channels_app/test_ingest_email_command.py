@@ -288,3 +288,21 @@ def test_a_message_that_cannot_be_stored_exits_with_tempfail_so_the_mta_retries(
     assert exit_info.value.code == 75
     assert "try again later" in err.getvalue()
     assert not InboundEvent.objects.exists()
+
+
+def test_a_bulk_import_commits_in_batches_and_a_bad_message_affects_no_other(channel):
+    from channels_app.email.importing import email_import_many
+
+    messages = [(f"m{index}", raw) for index, raw in enumerate(MESSAGES + [b"\x00\xff not an email"])]
+
+    outcomes = dict(email_import_many(channel=channel, messages=messages, batch_size=2))
+
+    assert {label: outcome.status for label, outcome in outcomes.items()} == {
+        "m0": "ingested",
+        "m1": "ingested",
+        "m2": "threaded",
+        "m3": "quarantined",
+        "m4": "quarantined",
+    }
+    assert InboundEvent.objects.filter(channel=channel).count() == 5
+    assert Ticket.objects.count() == 2

@@ -15,7 +15,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from channels_app.email.importing import email_import, raw_messages
+from channels_app.email.importing import email_import, email_import_many, raw_messages
 from channels_app.models import Channel
 
 PROGRESS_EVERY = 100
@@ -47,20 +47,26 @@ class Command(BaseCommand):
         reasons = Counter()
         seen = 0
         for path in paths:
-            messages = [(STDIN, (stdin or sys.stdin.buffer).read())] if path == STDIN else raw_messages(Path(path))
-            for _label, raw in messages:
-                try:
-                    outcome = email_import(channel=selected, raw=raw)
-                except DatabaseError as exc:
-                    # Not stored: tell an MTA to keep the message and try again, rather than bounce it.
-                    self.stderr.write(f"could not store the message, try again later: {type(exc).__name__}: {exc}")
-                    raise SystemExit(EX_TEMPFAIL) from exc
-                counts[outcome.status] += 1
-                if outcome.status in ("quarantined", "failed"):
-                    reasons[f"{outcome.status}: {outcome.reason}"] += 1
-                seen += 1
-                if seen % PROGRESS_EVERY == 0:
-                    self.stderr.write(f"{seen} messages read")
+            try:
+                if path == STDIN:
+                    raw = (stdin or sys.stdin.buffer).read()
+                    outcomes = [(STDIN, email_import(channel=selected, raw=raw))]
+                else:
+                    outcomes = email_import_many(channel=selected, messages=raw_messages(Path(path)))
+                for _label, outcome in outcomes:
+                    counts[outcome.status] += 1
+                    if outcome.status in ("bounce", "quarantined", "failed"):
+                        reasons[f"{outcome.status}: {outcome.reason}"] += 1
+                    seen += 1
+                    if seen % PROGRESS_EVERY == 0:
+                        self.stderr.write(f"{seen} messages read")
+            except DatabaseError as exc:
+                # Not stored: tell an MTA to keep the message and try again, rather than bounce it. A bulk import
+                # keeps what it committed; running it again takes the rest (each message once, by Message-ID).
+                self.stderr.write(
+                    f"could not store the message, try again later ({seen} stored before): {type(exc).__name__}: {exc}"
+                )
+                raise SystemExit(EX_TEMPFAIL) from exc
 
         self.stdout.write(
             f"{seen} messages: {counts['ingested']} ingested as new tickets, "
