@@ -61,7 +61,8 @@ def inbound_event_process(*, event_id: int) -> list[IngestResult]:
                 processed_at=timezone.now(),
                 updated_at=timezone.now(),
             )
-            if event.channel.kind == Channel.Kind.EMAIL:
+            # Checked here too, so a channel without acknowledgements costs no task and no query per new ticket.
+            if event.channel.kind == Channel.Kind.EMAIL and (event.channel.settings or {}).get("auto_acknowledge"):
                 for result in results:
                     if result.is_new_ticket:
                         transaction.on_commit(

@@ -1,6 +1,7 @@
 import pytest
 
 from tests.channels_app.imap_server import DOVECOT, DovecotServer
+from tests.channels_app.smtp_peer import smtp  # noqa: F401  (the real SMTP peer fixture, for every email test)
 from tests.conftest import REQUIRE_SERVICES
 
 IMAP_USERS = {"desk": "desk-password", "sales": "sales-password"}

@@ -7,7 +7,6 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.conf import settings
 
 from channels_app.email.bounces import bounce_detect
@@ -18,8 +17,6 @@ from channels_app.models import Delivery, InboundEvent
 from channels_app.services.bounces import email_bounce_record
 from tests.channels_app.test_email_outbound import (
     CHANNEL_ADDRESS,
-    RecordingHandler,
-    free_port,
     mailbox,
     queued_reply,
 )
@@ -263,16 +260,6 @@ def test_an_ordinary_message_has_no_bounce():
 
 
 # --- Acting on a bounce: the real flow ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def smtp():
-    handler = RecordingHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    handler.port = controller.port
-    yield handler
-    controller.stop()
 
 
 def dsn_for(message_id: str, *, corpus_file: str = "dsn_10.txt", bounce_id: str = "<bounce-1@mx.example.com>"):

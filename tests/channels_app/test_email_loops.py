@@ -7,14 +7,13 @@ from datetime import timedelta
 from email.message import EmailMessage
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.utils import timezone
 
 from channels_app.email.importing import email_import
 from channels_app.email.outbound import our_message_id, parse_our_message_id
 from channels_app.models import Delivery
 from customers.models import Customer
-from tests.channels_app.test_email_outbound import CHANNEL_ADDRESS, RecordingHandler, free_port, mailbox
+from tests.channels_app.test_email_outbound import CHANNEL_ADDRESS, mailbox
 from tickets.models import Message, Ticket
 from tickets.selectors.timeline import customer_timeline
 from tickets.services.acknowledgements import DEFAULT_TEXT, ticket_acknowledge
@@ -22,16 +21,6 @@ from tickets.services.acknowledgements import DEFAULT_TEXT, ticket_acknowledge
 pytestmark = pytest.mark.django_db
 
 SENDER = "ann@example.com"
-
-
-@pytest.fixture
-def smtp():
-    handler = RecordingHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    handler.port = controller.port
-    yield handler
-    controller.stop()
 
 
 def acknowledging(smtp, **settings):

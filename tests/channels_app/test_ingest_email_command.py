@@ -293,7 +293,7 @@ def test_a_message_that_cannot_be_stored_exits_with_tempfail_so_the_mta_retries(
 def test_a_bulk_import_commits_in_batches_and_a_bad_message_affects_no_other(channel):
     from channels_app.email.importing import email_import_many
 
-    messages = [(f"m{index}", raw) for index, raw in enumerate(MESSAGES + [b"\x00\xff not an email"])]
+    messages = [(f"m{index}", raw) for index, raw in enumerate([*MESSAGES, b"\x00\xff not an email"])]
 
     outcomes = dict(email_import_many(channel=channel, messages=messages, batch_size=2))
 
