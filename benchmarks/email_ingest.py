@@ -404,6 +404,10 @@ def norm(value: str) -> str:
     return " ".join((value or "").split())
 
 
+# Reply variants whose only link to the thread is the [support-k] subject token (a forward keeps only it too).
+SUBJECT_ONLY_VARIANTS = {"token-only", "fwd+token"}
+
+
 def score(ours: Ours) -> dict:
     """Our result against the manifest, in the peer's categories (bench.py ``score``) plus where each failure is."""
     from channels_app.models import InboundEvent
@@ -440,6 +444,7 @@ def score(ours: Ours) -> dict:
 
     threading = collections.defaultdict(collections.Counter)
     threading_by_role = collections.defaultdict(collections.Counter)
+    as_rules_intend = 0
     thread_failures = []
     probes = collections.defaultdict(collections.Counter)
     probe_failures = []
@@ -495,6 +500,11 @@ def score(ours: Ours) -> dict:
             for key in (entry["variant"], "ALL"):
                 threading[key][verdict] += 1
             threading_by_role[roles.get(name, "?")][verdict] += 1
+            # Our rules (tickets.services.threading): a [#id] subject reference threads only for the ticket's
+            # customer and participants, so a stranger's reply carrying nothing else must open its own ticket.
+            subject_only = entry["variant"] in SUBJECT_ONLY_VARIANTS and roles.get(name) == "other sender"
+            if verdict == ("new ticket (split)" if subject_only else "correct"):
+                as_rules_intend += 1
             if verdict != "correct":
                 thread_failures.append(
                     {
@@ -587,6 +597,7 @@ def score(ours: Ours) -> dict:
         "outcomes": dict(collections.Counter(o["status"] for o in outcomes.values())),
         "threading": {k: dict(v) for k, v in sorted(threading.items())},
         "threading_by_sender": {k: dict(v) for k, v in sorted(threading_by_role.items())},
+        "replies_as_rules_intend": as_rules_intend,
         "thread_failures": thread_failures,
         "body_probes": {k: dict(v) for k, v in sorted(probes.items())},
         "probe_failures": probe_failures,
@@ -740,14 +751,9 @@ def report(res: dict, peer: dict | None) -> list[str]:
         )
     for role, counts in ours["threading_by_sender"].items():
         row(f"  replies by {role}", _counts(counts))
-    # Our rules (tickets.services.threading): a customer's own Message-ID or a [#id] subject reference threads only
-    # for the ticket's customer and participants; the corpus holds no value only we gave out (signed Message-ID,
-    # reply token), so a reply from anyone else must open its own ticket.
-    by_sender = ours["threading_by_sender"]
-    intended = sum(c.get("correct", 0) for role, c in by_sender.items() if role != "other sender")
-    intended += by_sender.get("other sender", {}).get("new ticket (split)", 0)
+    intended = ours["replies_as_rules_intend"]
     res["replies_as_rules_intend"] = intended
-    row("replies as our rules intend", f"{intended}/{total} (other senders' replies on their own tickets)")
+    row("replies as our rules intend", f"{intended}/{total} (strangers' subject-only replies on their own tickets)")
     probes_good = sum(v.get("in text", 0) for v in ours["body_probes"].values())
     probes_total = sum(sum(v.values()) for v in ours["body_probes"].values())
     peer_probes = (

@@ -39,6 +39,9 @@ class UnsupportedDelivery(Exception):
 class _InboundEmailView:
     """Answers our refusals with a reason, keeping anymail's own (400 for a bad signature or secret)."""
 
+    # A whole email in a form post: allowed up to the email cap (helpdesk.api.middleware), not the API's.
+    body_limit_setting = "INBOUND_EMAIL_MAX_BODY_BYTES"
+
     @method_decorator(csrf_exempt)
     def dispatch(self, request, *args, **kwargs):
         try:

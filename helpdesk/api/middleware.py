@@ -1,4 +1,4 @@
-"""Refuse oversized API bodies with 413 before anything reads them."""
+"""Refuse oversized request bodies with 413 before anything reads them."""
 
 import json
 
@@ -6,23 +6,30 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.urls import Resolver404, resolve
 
+# Django's own default for DATA_UPLOAD_MAX_MEMORY_SIZE.
+FORM_MAX_BODY_BYTES = 2_621_440
+
 
 class ApiBodySizeLimitMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path.startswith("/api/"):
-            try:
-                length = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                length = 0
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if request.path.startswith(("/api/", "/inbound/")):
             limit = settings.API_MAX_BODY_BYTES
             if length > limit:
                 limit = getattr(settings, _body_limit_setting(request.path_info))
-            if length > limit:
-                body = json.dumps({"detail": f"Request body is {length} bytes; the limit is {limit}."})
-                return HttpResponse(body, status=413, content_type="application/json")
+        else:
+            # DATA_UPLOAD_MAX_MEMORY_SIZE is raised for the email webhooks' form posts; every other page (the admin,
+            # the login form) keeps Django's default cap.
+            limit = FORM_MAX_BODY_BYTES
+        if length > limit:
+            body = json.dumps({"detail": f"Request body is {length} bytes; the limit is {limit}."})
+            return HttpResponse(body, status=413, content_type="application/json")
         return self.get_response(request)
 
 
