@@ -63,6 +63,7 @@ class OutboundMessage:
     in_reply_to: tuple[str, ...] = ()
     # Sent by the desk itself (an acknowledgement), not written by an agent: marked so (RFC 3834) on channels that can.
     automatic: bool = False
+    cc: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -112,7 +112,7 @@ def test_worker_out_of_process_processes_an_event_the_api_stored(
     # On commit, the API enqueues the event's id; here it goes to the Redis broker on the test's own queue
     # (in this process Celery is eager, so without this the task would run right here).
     monkeypatch.setattr(
-        "channels_app.services.inbound_receive.process_inbound_event",
+        "channels_app.tasks.process_inbound_event",
         SimpleNamespace(
             delay=lambda event_id: sender.send_task("channels_app.process_inbound_event", args=[event_id], queue=queue)
         ),

@@ -88,6 +88,8 @@ def build_email(*, channel: Channel, message: OutboundMessage, automatic: bool =
         body=message.text,
         from_email=formataddr((_sender_name(channel, author_name=message.author_name), address)),
         to=[recipient],
+        # Checked when the reply was written; anything that is not one plain address still never reaches a header.
+        cc=[address for address in map(_single_address, message.cc) if address],
         reply_to=[reply_to],
         headers=headers,
     )

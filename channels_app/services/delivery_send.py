@@ -127,6 +127,7 @@ def _outbound(delivery: Delivery) -> OutboundMessage:
         ),
         in_reply_to=tuple(earlier),
         automatic=bool((message.metadata or {}).get("automatic")),
+        cc=tuple((message.metadata or {}).get("cc") or ()),
     )
 
 

@@ -21,9 +21,10 @@ from channels_app.models import Channel, Delivery, DeliveryAttempt
 from channels_app.services.delivery_send import DeliveryShouldRetry, delivery_send
 from channels_app.types import OutboundMessage
 from customers.models import CustomerIdentity
+from helpdesk.errors import DomainError
 from tests.channels_app.smtp_peer import free_port
 from tests.factories import AgentFactory, ChannelFactory, CustomerFactory, TicketFactory
-from tickets.models import Attachment, Message, TimelineEvent
+from tickets.models import Attachment, Message, TicketParticipant, TimelineEvent
 from tickets.services.replies import reply_create
 
 pytestmark = pytest.mark.django_db
@@ -406,3 +407,64 @@ def test_reply_token_round_trips_and_a_forged_or_altered_one_is_refused():
     # A Message-ID's signature does not make a reply token, nor the other way round
     message_mac = our_message_id(message_id=42, domain="d.example").split(".")[2].split("@")[0]
     assert parse_reply_token(f"t42-{message_mac}") is None
+
+
+# --- Cc --------------------------------------------------------------------------------------------------------
+
+
+def test_a_reply_with_cc_reaches_every_copied_address_and_makes_them_participants(smtp):
+    ticket = conversation(mailbox(smtp.port))
+    author = AgentFactory(username="bea")
+    message = reply_create(
+        ticket=ticket,
+        author=author,
+        text="Copying your colleague.",
+        cc=["Bob@Example.com", "carol@example.org", CUSTOMER_ADDRESS, "bob@example.com"],
+    )
+
+    delivery_send(delivery_id=Delivery.objects.get(message=message).pk)
+
+    received = smtp.received[0]
+    assert sorted(received.rcpt_tos) == sorted([CUSTOMER_ADDRESS, "bob@example.com", "carol@example.org"])
+    assert received.message["To"] == CUSTOMER_ADDRESS
+    assert received.message["Cc"] == "bob@example.com, carol@example.org"
+    assert message.metadata["cc"] == ["bob@example.com", "carol@example.org"]
+    assert set(TicketParticipant.objects.filter(ticket=ticket).values_list("email", "role")) == {
+        ("bob@example.com", "cc"),
+        ("carol@example.org", "cc"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("cc", "code"),
+    [
+        (["not an address"], "invalid_cc"),
+        (["bob@example.com\r\nBcc: eve@evil.example"], "invalid_cc"),
+        (["bob@example.com, eve@evil.example"], "invalid_cc"),
+        ([f"p{index}@example.com" for index in range(21)], "too_many_cc"),
+    ],
+)
+def test_an_unusable_cc_is_refused_and_nothing_is_queued(cc, code):
+    ticket = conversation(mailbox(free_port()))
+
+    with pytest.raises(DomainError) as refused:
+        reply_create(ticket=ticket, author=AgentFactory(), text="Hello", cc=cc)
+
+    assert refused.value.code == code
+    assert not Message.objects.filter(ticket=ticket, direction=Message.Direction.OUTBOUND).exists()
+    assert not Delivery.objects.exists()
+
+
+def test_cc_on_a_channel_that_is_not_email_is_refused(agent_client):
+    ticket = conversation(mailbox(free_port()))
+    api = ChannelFactory(kind=Channel.Kind.API, name="Shop")
+    CustomerIdentity.objects.create(customer=ticket.customer, kind="external", value="u-1")
+
+    response = agent_client.post(
+        f"/api/v1/tickets/{ticket.pk}/replies",
+        {"text": "Hello", "channel_id": api.pk, "cc": ["bob@example.com"]},
+        format="json",
+    )
+
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "cc_not_supported"

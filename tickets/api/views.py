@@ -11,7 +11,7 @@ from helpdesk.errors import DomainError, NotFound
 from tickets.api.serializers import MessageOutputSerializer, TicketOutputSerializer
 from tickets.models import Ticket
 from tickets.selectors.tickets import ticket_get_for_agent, ticket_list_for_agent, ticket_messages
-from tickets.services.replies import note_create, reply_create
+from tickets.services.replies import MAX_REPLY_CC, note_create, reply_create
 from tickets.services.updates import UNSET, TicketChanges, ticket_update
 from tickets.types import Actor
 
@@ -93,6 +93,13 @@ class ReplyInputSerializer(serializers.Serializer):
     channel_id = serializers.IntegerField(required=False, help_text="Default: the channel the customer last used.")
     status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False, help_text="Set after replying.")
     idempotency_key = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    cc = serializers.ListField(
+        child=serializers.CharField(max_length=254),
+        required=False,
+        default=list,
+        max_length=MAX_REPLY_CC,
+        help_text="Email only: further addresses to copy; they become participants of the ticket.",
+    )
 
 
 class TicketReplyCreateApi(APIView):
@@ -120,6 +127,7 @@ class TicketReplyCreateApi(APIView):
             channel=channel,
             status=values.get("status"),
             idempotency_key=key,
+            cc=values["cc"],
         )
         message = ticket_messages(ticket=ticket).get(pk=message.pk)
         return Response(MessageOutputSerializer(message).data, status=status.HTTP_201_CREATED)

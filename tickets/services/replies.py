@@ -2,6 +2,7 @@
 
 import logging
 import re
+from collections.abc import Sequence
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
@@ -11,16 +12,18 @@ from django.utils import timezone
 from channels_app.adapters.registry import AdapterNotFound, adapter_for
 from channels_app.models import Channel
 from channels_app.services.deliveries import delivery_create
+from customers.identities import normalise_identity
 from customers.models import CustomerIdentity
 from helpdesk.errors import Conflict, DomainError
 from tickets.html import html_to_text, sanitise_html
-from tickets.models import Message, Ticket, TimelineEvent
+from tickets.models import Message, Ticket, TicketParticipant, TimelineEvent
 from tickets.services.events import event_record
 from tickets.types import Actor
 
 logger = logging.getLogger(__name__)
 
 _MENTION = re.compile(r"(?<![\w@])@([\w.+-]{1,150})")
+MAX_REPLY_CC = 20
 
 
 def reply_channel_default(*, ticket: Ticket) -> Channel | None:
@@ -76,8 +79,12 @@ def reply_create(
     channel: Channel | None = None,
     status: str | None = None,
     idempotency_key: str = "",
+    cc: Sequence[str] = (),
 ) -> Message:
     """Write a reply to the customer and queue it on ``channel`` (default: the one they last used).
+
+    ``cc`` (email only) copies further addresses; they become participants of the ticket, so their answers thread
+    onto it.
 
     The same ``idempotency_key`` on the same ticket returns the first reply (a double-click sends once).
     The first reply sets the ticket's first-response time; an unassigned ticket is assigned to its author.
@@ -104,6 +111,7 @@ def reply_create(
     except AdapterNotFound as exc:
         raise DomainError(f"The channel {channel.name} cannot send messages yet.", code="channel_cannot_send") from exc
     recipient = reply_recipient(ticket=ticket, channel=channel)
+    cc_addresses = _cc_addresses(cc, channel=channel, recipient=recipient.value)
     clean_html = sanitise_html(html)
     body = text or html_to_text(clean_html)
     if not body.strip():
@@ -121,6 +129,7 @@ def reply_create(
                 text=body,
                 html=clean_html,
                 idempotency_key=idempotency_key,
+                metadata={"cc": cc_addresses} if cc_addresses else {},
             )
     except IntegrityError:
         existing = _message_with_key(ticket=ticket, key=idempotency_key, direction=Message.Direction.OUTBOUND)
@@ -128,6 +137,12 @@ def reply_create(
             raise
         return existing
     delivery_create(message=message, channel=channel, recipient=recipient.value)
+    if cc_addresses:
+        role = TicketParticipant.Role.CC
+        TicketParticipant.objects.bulk_create(
+            [TicketParticipant(ticket=ticket, email=a, role=role, first_seen_message=message) for a in cc_addresses],
+            ignore_conflicts=True,
+        )
 
     now = timezone.now()
     updates = {"last_message_at": now, "version": F("version") + 1}
@@ -159,6 +174,25 @@ def reply_create(
         extra={"message_id": message.pk, "ticket_id": ticket.pk, "channel_id": channel.pk},
     )
     return message
+
+
+def _cc_addresses(cc: Sequence[str], *, channel: Channel, recipient: str) -> list[str]:
+    """The normalised, distinct Cc addresses, without the recipient; a clear error for the first unusable one."""
+    if not cc:
+        return []
+    if channel.kind != Channel.Kind.EMAIL:
+        raise DomainError(f"Copies (Cc) go out by email only, not on {channel.name}.", code="cc_not_supported")
+    if len(cc) > MAX_REPLY_CC:
+        raise DomainError(f"At most {MAX_REPLY_CC} addresses may be copied.", code="too_many_cc")
+    addresses = []
+    for value in cc:
+        try:
+            address = normalise_identity("email", value)
+        except ValueError as exc:
+            raise DomainError(f"Cc {value!r} is not a valid email address.", code="invalid_cc") from exc
+        if address != recipient and address not in addresses:
+            addresses.append(address)
+    return addresses
 
 
 @transaction.atomic
