@@ -149,8 +149,14 @@ def test_worker_out_of_process_processes_an_event_the_api_stored(
         assert message.ticket == ticket
         assert (ticket.customer_id, ticket.channel_id, ticket.status) == (message.customer_id, api_channel.pk, "new")
         assert "channels_app.process_inbound_event" in log_path.read_text()
-        # And the worker, in turn, enqueued the new ticket's routing on the broker after its commit
-        assert take_route_ticket_message(broker, ticket.pk), log_path.read_text()
+        # And the worker, in turn, enqueued the new ticket's routing on the broker after its commit (the hook runs
+        # just after the commit this test saw, so it may land a moment later)
+        deadline = time.monotonic() + WAIT_SECONDS
+        routed = take_route_ticket_message(broker, ticket.pk)
+        while not routed and time.monotonic() < deadline:
+            time.sleep(0.1)
+            routed = take_route_ticket_message(broker, ticket.pk)
+        assert routed, log_path.read_text()
     finally:
         stop_worker(worker)
         # The queue and kombu's bookkeeping of it, so runs leave nothing behind on the broker.
