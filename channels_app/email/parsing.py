@@ -8,6 +8,7 @@ message raises ``PayloadError`` with the reason, to be quarantined with its raw 
 import email.header
 import email.policy
 import email.utils
+import functools
 import hashlib
 import re
 from datetime import UTC, datetime
@@ -29,6 +30,31 @@ PROVIDER_ID_MAX_LENGTH = 255
 _MESSAGE_ID_TOKEN = re.compile(r"<[^<>\s]+>")
 
 
+class _RepeatParsingPolicy(email.policy.EmailPolicy):
+    """``email.policy.default``, except that a header value already parsed is not parsed again.
+
+    The standard policy parses a header afresh on every access, and a message's Content-Type alone is read a dozen
+    times while its parts are walked (by us, by bounce detection, by the stdlib itself): a third of the time spent
+    parsing an email. Parsed headers are immutable values of their source text, so they are shared.
+    """
+
+    def header_fetch_parse(self, name, value):
+        if hasattr(value, "name") or len(value) > _MAX_CACHED_HEADER_CHARS:
+            return super().header_fetch_parse(name, value)
+        return _header_parsed(name, value)
+
+
+_MAX_CACHED_HEADER_CHARS = 2000
+
+
+@functools.lru_cache(maxsize=4096)
+def _header_parsed(name: str, value: str):
+    return email.policy.default.header_fetch_parse(name, value)
+
+
+POLICY = _RepeatParsingPolicy()
+
+
 def message_provider_id(raw: bytes) -> str:
     """The Message-ID as sent (angle brackets kept), or a deterministic stand-in derived from the bytes, so a
     redelivered file is recognised as the same message."""
@@ -36,7 +62,7 @@ def message_provider_id(raw: bytes) -> str:
     # Only the header block: the parser splits everything it is given into lines, ~8x the size of a large body.
     ends = [index for index in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if index >= 0]
     headers = raw[: min(ends) + 1] if ends else raw
-    message = BytesParser(policy=email.policy.default).parsebytes(headers, headersonly=True)
+    message = BytesParser(policy=POLICY).parsebytes(headers, headersonly=True)
     return _provider_id(message, raw)
 
 
@@ -48,7 +74,7 @@ def parse_email(raw: bytes, *, channel) -> InboundMessage:
     if len(raw) > limit:
         raise PayloadError(f"message is {len(raw)} bytes; the limit is {limit}")
     try:
-        message = BytesParser(policy=email.policy.default).parsebytes(raw)
+        message = BytesParser(policy=POLICY).parsebytes(raw)
     except RecursionError as exc:
         # The stdlib parser recurses once per nested multipart and gives up near a thousand levels.
         raise PayloadError("MIME parts are nested too deeply to parse") from exc

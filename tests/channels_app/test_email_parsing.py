@@ -448,3 +448,27 @@ def test_an_ingested_email_stores_its_attachments_and_content_ids():
     assert result.is_new_message and result.is_new_ticket
     assert Attachment.objects.filter(message=result.message).count() == len(inbound.attachments)
     assert InboundEvent.objects.count() == 0
+
+
+def test_reusing_parsed_headers_changes_no_result_on_any_corpus_message(monkeypatch):
+    """The parser's policy shares parsed header values between accesses and messages (parsing them again was a
+    third of the parse time); every corpus message must come out exactly as with ``email.policy.default``."""
+    import email.policy
+
+    from channels_app.adapters.base import PayloadError
+    from channels_app.email import parsing
+
+    def outcome(raw):
+        try:
+            return parsing.parse_email(raw, channel=None)
+        except PayloadError as exc:
+            return str(exc)
+
+    files = sorted(path for path in CORPUS.rglob("*") if path.is_file() and path.suffix in (".txt", ".eml"))
+    raws = [path.read_bytes() for path in files]
+    assert len(raws) > 150
+    shared = [outcome(raw) for raw in raws]
+    # Twice: the second time every header comes from the shared values.
+    assert [outcome(raw) for raw in raws] == shared
+    monkeypatch.setattr(parsing, "POLICY", email.policy.default)
+    assert [outcome(raw) for raw in raws] == shared
