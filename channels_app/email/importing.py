@@ -80,15 +80,16 @@ def _email_import(*, channel: Channel, raw: bytes) -> ImportOutcome:
     if not created and event.status in DONE:
         return ImportOutcome("duplicate", event.pk)
     try:
-        results = inbound_event_process(event_id=event.pk)
+        results = inbound_event_process(event_id=event.pk, event=event if created else None)
     except ProcessingShouldRetry:
         results = []
-    event.refresh_from_db(fields=["status", "reason"])
-    if event.status == InboundEvent.Status.PROCESSED and results:
+    if results:
+        # Processed: results come back only then.
         result = results[0]
         if not result.is_new_message:
             return ImportOutcome("duplicate", event.pk)
         return ImportOutcome("ingested" if result.is_new_ticket else "threaded", event.pk)
+    event.refresh_from_db(fields=["status", "reason"])
     if event.status == InboundEvent.Status.PROCESSED:
         # Processed into no message: a bounce, recorded on the delivery it returns (the reason says which).
         return ImportOutcome("bounce", event.pk, event.reason)

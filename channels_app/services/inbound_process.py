@@ -28,13 +28,16 @@ class ProcessingShouldRetry(Exception):
     """Processing failed for a reason that may pass; the event is marked failed and the task retries."""
 
 
-def inbound_event_process(*, event_id: int) -> list[IngestResult]:
+def inbound_event_process(*, event_id: int, event: InboundEvent | None = None) -> list[IngestResult]:
     """Parse and ingest one event. A processed or quarantined event is left alone (safe to call twice).
+
+    ``event`` is for a caller that has just stored it (a synchronous import): it saves reading it back.
 
     Bad payloads are quarantined with the reason (no retry); unexpected errors mark the event failed with the
     reason and raise ``ProcessingShouldRetry`` until ``INBOUND_MAX_ATTEMPTS``. The raw payload is never touched.
     """
-    event = InboundEvent.objects.select_related("channel").filter(pk=event_id).first()
+    if event is None:
+        event = InboundEvent.objects.select_related("channel").filter(pk=event_id).first()
     if event is None or event.status in DONE:
         return []
     InboundEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1, updated_at=timezone.now())
