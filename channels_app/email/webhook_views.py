@@ -60,6 +60,24 @@ class _InboundEmailView:
             logger.error("channels_app.email_webhook_refused", extra={"provider": self.esp_name})
             return JsonResponse({"detail": str(exc)}, status=400)
 
+    def esp_to_anymail_event(self, esp_event):
+        """anymail's parse of the post; when it raises on a message it could not read but the raw MIME is there,
+        an event without a parsed message, so the raw is still stored (and parsed by our own parser later)."""
+        try:
+            return super().esp_to_anymail_event(esp_event)
+        except _NOT_A_MESSAGE:
+            raise
+        except Exception as exc:
+            if not self.has_raw_message(esp_event):
+                raise
+            return self.unparsed_event(event_id=self.raw_event_id(esp_event), esp_event=esp_event, error=exc)
+
+    def has_raw_message(self, esp_event) -> bool:
+        return False
+
+    def raw_event_id(self, esp_event):
+        return None
+
     def unparsed_event(self, *, event_id, esp_event, error: Exception) -> AnymailInboundEvent:
         logger.warning(
             "channels_app.email_webhook_unparsed",
@@ -80,39 +98,24 @@ class MailgunInboundEmailView(_InboundEmailView, MailgunInboundWebhookView):
         if not self.webhook_signing_key:
             raise WebhookNotConfigured("Mailgun inbound email is not configured (MAILGUN_WEBHOOK_SIGNING_KEY).")
 
-    def esp_to_anymail_event(self, request):
-        try:
-            return super().esp_to_anymail_event(request)
-        except _NOT_A_MESSAGE:
-            raise
-        except Exception as exc:
-            if "body-mime" not in request.POST:
-                raise
-            return self.unparsed_event(event_id=request.POST.get("token"), esp_event=request, error=exc)
+    def has_raw_message(self, request) -> bool:
+        return "body-mime" in request.POST
+
+    def raw_event_id(self, request):
+        return request.POST.get("token")
 
 
 class PostmarkInboundEmailView(_InboundEmailView, _WebhookSecretRequired, PostmarkInboundWebhookView):
-    def esp_to_anymail_event(self, esp_event):
-        try:
-            return super().esp_to_anymail_event(esp_event)
-        except _NOT_A_MESSAGE:
-            raise
-        except Exception as exc:
-            if not esp_event.get("RawEmail"):
-                raise
-            return self.unparsed_event(event_id=esp_event.get("MessageID"), esp_event=esp_event, error=exc)
+    def has_raw_message(self, esp_event) -> bool:
+        return bool(esp_event.get("RawEmail"))
+
+    def raw_event_id(self, esp_event):
+        return esp_event.get("MessageID")
 
 
 class SendGridInboundEmailView(_InboundEmailView, _WebhookSecretRequired, SendGridInboundWebhookView):
-    def esp_to_anymail_event(self, request):
-        try:
-            return super().esp_to_anymail_event(request)
-        except _NOT_A_MESSAGE:
-            raise
-        except Exception as exc:
-            if "email" not in request.POST:
-                raise
-            return self.unparsed_event(event_id=None, esp_event=request, error=exc)
+    def has_raw_message(self, request) -> bool:
+        return "email" in request.POST
 
 
 class AmazonSESInboundEmailView(_InboundEmailView, _WebhookSecretRequired, AmazonSESInboundWebhookView):

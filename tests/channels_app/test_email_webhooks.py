@@ -219,16 +219,21 @@ def test_mailgun_parsed_form_is_stored_as_anymail_rebuilds_it(post, channel):
     assert Message.objects.get().text == "Café order A-1 has not arrived."
 
 
-def test_a_message_anymail_cannot_parse_is_still_stored_raw(post, channel, monkeypatch):
+@pytest.mark.parametrize("provider", ["mailgun", "sendgrid", "amazon_ses"])
+def test_a_message_anymail_cannot_parse_is_still_stored_raw(provider, post, channel, monkeypatch):
     # No message in the corpus makes anymail's parse raise today; this stands in for one that does.
     def broken(cls, data):
         raise ValueError("anymail could not parse this")
 
-    monkeypatch.setattr(AnymailInboundMessage, "parse_raw_mime_bytes", classmethod(broken))
+    for name in ("parse_raw_mime", "parse_raw_mime_bytes"):
+        monkeypatch.setattr(AnymailInboundMessage, name, classmethod(broken))
     raw = raw_email()
-    body, content_type = mailgun_form(raw)
-
-    response = post(MAILGUN_URL, body, content_type, **basic_auth())
+    if provider == "mailgun":
+        response = post(MAILGUN_URL, *mailgun_form(raw), **basic_auth())
+    elif provider == "sendgrid":
+        response = post(SENDGRID_URL, *multipart(_without_none(_sendgrid_fields(raw))), **basic_auth())
+    else:
+        response = post_sns(post, sns_notification(raw), **basic_auth())
 
     assert response.status_code == 200
     assert_ingested(channel, raw)
