@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from tests.factories import AgentFactory, MessageFactory, TeamFactory, TicketFactory
+from tests.factories import MessageFactory, TeamFactory, TicketFactory
 from tickets.services.attachments import attachment_store
 
 pytestmark = pytest.mark.django_db
@@ -11,25 +11,6 @@ pytestmark = pytest.mark.django_db
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(document.cookie)"><script>alert(1)</script></svg>'
 HTML = b"<html><body><script>fetch('/api/v1/tickets').then(r => r.text()).then(alert)</script></body></html>"
-
-
-@pytest.fixture
-def billing():
-    return TeamFactory(name="Billing")
-
-
-@pytest.fixture
-def member(billing):
-    user = AgentFactory(username="bea")
-    user.agent_profile.teams.set([billing])
-    return user
-
-
-@pytest.fixture
-def member_client(member) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(member)
-    return client
 
 
 def stored(*, team, filename: str, content_type: str, content: bytes):

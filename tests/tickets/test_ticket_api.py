@@ -1,7 +1,6 @@
 """Agents' ticket endpoints: list and read scoped to what they may see; changes with one event per field."""
 
 import pytest
-from rest_framework.test import APIClient
 
 from tests.factories import AgentFactory, TeamFactory, TicketFactory
 from tickets.models import Tag, Ticket, TimelineEvent
@@ -10,28 +9,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def billing(db):
-    return TeamFactory(name="Billing")
-
-
-@pytest.fixture
 def returns(db):
     return TeamFactory(name="Returns")
-
-
-@pytest.fixture
-def member(billing):
-    """An agent of the Billing team."""
-    user = AgentFactory(username="bea")
-    user.agent_profile.teams.set([billing])
-    return user
-
-
-@pytest.fixture
-def member_client(member) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(member)
-    return client
 
 
 @pytest.fixture
