@@ -109,6 +109,9 @@ class Delivery(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
     provider_message_id = models.CharField(max_length=255, blank=True)
+    # The provider's own word for where the message is (Twilio's queued, sent, delivered, undelivered...), as its
+    # last status callback that moved the delivery said.
+    provider_status = models.CharField(max_length=32, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -173,3 +176,55 @@ class ImapMailboxState(models.Model):
 
     def __str__(self) -> str:
         return f"IMAP {self.channel_id}:{self.folder} (uid {self.last_uid})"
+
+
+class SmsOptOut(models.Model):
+    """A phone number that texted STOP (or another opt-out keyword): nothing goes to it by SMS, from any SMS
+    channel, until it texts START. Stricter than the carriers' per-sender rule on purpose: a customer who said stop
+    to one of our numbers meant us."""
+
+    phone = models.CharField(max_length=32, unique=True, help_text="E.164.")
+    channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    keyword = models.CharField(max_length=32, help_text="What they texted, e.g. STOP.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "SMS opt-out"
+
+    def __str__(self) -> str:
+        return f"{self.phone} opted out ({self.keyword})"
+
+
+class InboundMedia(models.Model):
+    """A media file an inbound message refers to by URL (MMS), fetched by a task and stored as an attachment.
+
+    A fetch that keeps failing ends ``failed`` with the reason, and a URL we will not fetch (not the provider's
+    media host, a type or size over the limits) ends ``refused``: both stay visible on the message.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be fetched"
+        STORED = "stored", "Stored"
+        FAILED = "failed", "Fetch failed"
+        REFUSED = "refused", "Refused"
+
+    message = models.ForeignKey("tickets.Message", on_delete=models.CASCADE, related_name="media")
+    index = models.PositiveSmallIntegerField(help_text="Its position in the provider's payload (MediaUrl<index>).")
+    url = models.URLField(max_length=2000)
+    content_type = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    attachment = models.ForeignKey(
+        "tickets.Attachment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message", "index"], name="inbound_media_unique_index")]
+        indexes = [models.Index(fields=["status", "updated_at"], name="inbound_media_status_idx")]
+        verbose_name_plural = "inbound media"
+
+    def __str__(self) -> str:
+        return f"media {self.index} of message {self.message_id} ({self.status})"

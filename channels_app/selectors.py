@@ -4,7 +4,7 @@ import uuid
 
 from django.db.models import QuerySet
 
-from channels_app.models import Channel, InboundEvent
+from channels_app.models import Channel, InboundEvent, SmsOptOut
 from helpdesk.errors import NotFound
 from tickets.models import Message
 
@@ -49,3 +49,13 @@ def inbound_event_message(*, event: InboundEvent) -> Message | None:
         .only("pk", "ticket_id", "customer_id")
         .first()
     )
+
+
+def sms_opted_out(*, phone: str) -> bool:
+    """Whether the E.164 ``phone`` has opted out of SMS (texted STOP and not START since)."""
+    return SmsOptOut.objects.filter(phone=phone).exists()
+
+
+def sms_opted_out_phones(*, phones) -> set[str]:
+    """Which of ``phones`` (E.164) have opted out: one query for a notice's or survey's whole batch."""
+    return set(SmsOptOut.objects.filter(phone__in=list(phones)).values_list("phone", flat=True))

@@ -4,8 +4,9 @@ from celery import shared_task
 from django.db import OperationalError
 
 from channels_app.services.delivery_send import DeliveryShouldRetry, delivery_send
+from channels_app.services.inbound_media import MediaFetchShouldRetry, inbound_media_fetch
 from channels_app.services.inbound_process import ProcessingShouldRetry, inbound_event_process
-from channels_app.services.sweeps import stalled_delivery_ids, stalled_inbound_event_ids
+from channels_app.services.sweeps import stalled_delivery_ids, stalled_inbound_event_ids, stalled_media_ids
 
 
 @shared_task(
@@ -31,6 +32,18 @@ def process_inbound_event(event_id: int) -> None:
 )
 def deliver_message(delivery_id: int) -> None:
     delivery_send(delivery_id=delivery_id)
+
+
+@shared_task(
+    name="channels_app.fetch_inbound_media",
+    acks_late=True,
+    autoretry_for=(MediaFetchShouldRetry, OperationalError),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    max_retries=None,  # bounded by MEDIA_FETCH_MAX_ATTEMPTS in the service
+)
+def fetch_inbound_media(media_id: int) -> None:
+    inbound_media_fetch(media_id=media_id)
 
 
 @shared_task(name="channels_app.requeue_stalled_inbound_events", acks_late=True)
@@ -70,3 +83,11 @@ def poll_imap_mailbox(channel_id: int) -> str:
 
     # Failures are recorded on the mailbox's state row by the service; beat's next round is the retry.
     return imap_mailbox_poll(channel_id=channel_id).status
+
+
+@shared_task(name="channels_app.requeue_stalled_media", acks_late=True)
+def requeue_stalled_media() -> int:
+    ids = stalled_media_ids()
+    for media_id in ids:
+        fetch_inbound_media.delay(media_id)
+    return len(ids)

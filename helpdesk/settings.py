@@ -182,6 +182,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "channels_app.requeue_stalled_deliveries",
         "schedule": env.int("DELIVERY_REQUEUE_INTERVAL_SECONDS", default=60),
     },
+    # MMS media whose fetch task was lost.
+    "requeue-stalled-media": {
+        "task": "channels_app.requeue_stalled_media",
+        "schedule": env.int("MEDIA_REQUEUE_INTERVAL_SECONDS", default=60),
+    },
     # One poll task per email channel with an IMAP mailbox configured (channel settings imap_*).
     "poll-imap-mailboxes": {
         "task": "channels_app.poll_imap_mailboxes",
@@ -257,6 +262,36 @@ HELPDESK = {
     "OUTBOUND_HTTP_TIMEOUT_SECONDS": env.float("OUTBOUND_HTTP_TIMEOUT_SECONDS", default=10.0),
     # Connect and read timeout of every IMAP socket operation while polling a mailbox.
     "IMAP_TIMEOUT_SECONDS": env.float("IMAP_TIMEOUT_SECONDS", default=30.0),
+    # SMS: messages per second one sending number (or Messaging Service) may hand to the provider, across all
+    # workers (Twilio's long codes take 1/s; toll-free and short codes more: raise it per channel in its settings).
+    "SMS_SEND_RATE_PER_SECOND": env.float("SMS_SEND_RATE_PER_SECOND", default=1.0),
+    # MMS media fetched from the provider: per-file size limit, accepted types, attempts before giving up.
+    "MAX_MEDIA_BYTES": env.int("MAX_MEDIA_BYTES", default=5 * 1024 * 1024),
+    "MEDIA_ALLOWED_TYPES": env.list(
+        "MEDIA_ALLOWED_TYPES",
+        default=[
+            "image/jpeg",
+            "image/png",
+            "image/gif",
+            "image/webp",
+            "image/heic",
+            "image/heif",
+            "image/bmp",
+            "video/mp4",
+            "video/3gpp",
+            "video/quicktime",
+            "audio/mpeg",
+            "audio/mp4",
+            "audio/amr",
+            "audio/ogg",
+            "text/vcard",
+            "text/x-vcard",
+            "text/calendar",
+            "application/pdf",
+            "text/plain",
+        ],
+    ),
+    "MEDIA_FETCH_MAX_ATTEMPTS": env.int("MEDIA_FETCH_MAX_ATTEMPTS", default=5),
 }
 # Channel secrets are encrypted at rest with these keys (first one encrypts; all decrypt, for rotation).
 # Without a setting, a key is derived from SECRET_KEY.

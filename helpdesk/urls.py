@@ -22,4 +22,5 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("healthz", health, name="health"),
     path("inbound/email/", include("channels_app.email.urls")),
+    path("inbound/sms/", include("channels_app.sms.urls")),
 ]

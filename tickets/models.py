@@ -164,6 +164,8 @@ class TimelineEvent(models.Model):
         TICKET_MERGED = "ticket_merged", "Ticket merged"
         CUSTOMER_MERGED = "customer_merged", "Customer merged"
         IDENTITY_ADDED = "identity_added", "Identity added"
+        SMS_OPTED_OUT = "sms_opted_out", "Opted out of SMS"
+        SMS_OPTED_IN = "sms_opted_in", "Opted back in to SMS"
 
     class ActorKind(models.TextChoices):
         AGENT = "agent", "Agent"

@@ -2,6 +2,8 @@
 
 A bounce is not a customer's message: it goes to ``email_bounce_record`` instead of ingestion, and opens no ticket.
 A new email ticket may be acknowledged automatically, after commit (``ticket_acknowledge``).
+An SMS opt-out or opt-in keyword (STOP, START...) is recorded by ``sms_keyword_record`` and is not a ticket message;
+media a message refers to by URL (MMS) are fetched by a task after commit (``inbound_media_queue``).
 """
 
 import logging
@@ -15,6 +17,8 @@ from channels_app.adapters.base import PayloadError
 from channels_app.adapters.registry import AdapterNotFound, adapter_for
 from channels_app.models import Channel, InboundEvent
 from channels_app.services.bounces import email_bounce_record
+from channels_app.services.inbound_media import inbound_media_queue
+from channels_app.services.sms_keywords import sms_keyword_record
 from tickets.errors import IngestRejected
 from tickets.services import acknowledgements
 from tickets.services.ingest import IngestResult, message_ingest
@@ -57,7 +61,13 @@ def inbound_event_process(*, event_id: int, event: InboundEvent | None = None) -
                     # Only its wording made it a bounce, it came from an ordinary address and it returns nothing
                     # we sent: it may be a person's, so it is not swallowed.
                     notes.append("bounce-like message that matches nothing we sent, taken in as a message")
-                results.append(message_ingest(channel=event.channel, inbound=message))
+                if message.metadata.get("sms_keyword") in ("opt_out", "opt_in"):
+                    notes.append(sms_keyword_record(channel=event.channel, event=event, inbound=message))
+                    continue
+                result = message_ingest(channel=event.channel, inbound=message)
+                if result.is_new_message and message.metadata.get("media"):
+                    inbound_media_queue(message=result.message, media=message.metadata["media"])
+                results.append(result)
             InboundEvent.objects.filter(pk=event.pk).update(
                 status=InboundEvent.Status.PROCESSED,
                 reason="; ".join(notes)[:2000],

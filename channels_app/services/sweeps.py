@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from channels_app.models import Delivery, InboundEvent
+from channels_app.models import Delivery, InboundEvent, InboundMedia
 
 BATCH = 500
 
@@ -45,4 +45,16 @@ def stalled_delivery_ids() -> list[int]:
         .values_list("pk", flat=True)[:BATCH]
     )
     Delivery.objects.filter(pk__in=ids).update(status=Delivery.Status.QUEUED, updated_at=timezone.now())
+    return ids
+
+
+@transaction.atomic
+def stalled_media_ids() -> list[int]:
+    """MMS media still waiting to be fetched whose task was lost (broker down at commit, worker killed)."""
+    ids = list(
+        InboundMedia.objects.filter(status=InboundMedia.Status.PENDING, updated_at__lt=_cutoff())
+        .order_by("updated_at")
+        .values_list("pk", flat=True)[:BATCH]
+    )
+    InboundMedia.objects.filter(pk__in=ids).update(updated_at=timezone.now())
     return ids

@@ -1,0 +1,31 @@
+"""Twilio SMS/MMS: the first SMS provider behind the channel adapter interface.
+
+Signatures are checked with the ``twilio`` package's own ``RequestValidator`` (``channels_app.sms.twilio_signature``),
+form payloads become neutral messages in ``channels_app.sms.twilio_inbound``, sends go through the ``twilio`` client
+in ``channels_app.sms.twilio_outbound``. Another SMS provider is one more module like this one.
+"""
+
+from channels_app.adapters.registry import register
+from channels_app.models import Channel
+from channels_app.sms.twilio_inbound import parse_twilio_form
+from channels_app.sms.twilio_outbound import send_twilio_message
+from channels_app.sms.twilio_signature import verify_twilio_request
+from channels_app.types import DeliveryReceipt, InboundMessage, OutboundMessage
+
+
+class TwilioSmsAdapter:
+    kind = Channel.Kind.SMS
+    provider = "twilio"
+    recipient_identity_kinds = ("phone",)
+
+    def verify(self, *, channel, request) -> None:
+        verify_twilio_request(channel=channel, request=request)
+
+    def parse(self, *, channel, payload, content_type: str = "") -> list[InboundMessage]:
+        return [parse_twilio_form(channel=channel, payload=payload)]
+
+    def send(self, *, channel, message: OutboundMessage) -> DeliveryReceipt:
+        return send_twilio_message(channel=channel, message=message)
+
+
+register(TwilioSmsAdapter, default=True)

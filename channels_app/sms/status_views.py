@@ -1,0 +1,1 @@
+"""PLACEHOLDER (helper sms-outbound fills this): Twilio's status callback webhook."""

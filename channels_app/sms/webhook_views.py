@@ -1,0 +1,1 @@
+"""PLACEHOLDER (helper sms-inbound fills this): Twilio's inbound message webhook."""
