@@ -1,5 +1,134 @@
-"""PLACEHOLDER (helper sms-inbound fills this): Twilio's form payload -> InboundMessage."""
+"""Twilio's inbound message webhook form -> the neutral ``InboundMessage``.
+
+Twilio posts ``application/x-www-form-urlencoded`` UTF-8 with ``MessageSid``, ``From``, ``To``, ``Body``,
+``NumSegments``, ``NumMedia`` and ``MediaUrl{i}``/``MediaContentType{i}``, plus geographic and account fields, and
+adds fields without notice: unknown ones are ignored, never refused. The sender stays as Twilio wrote it; the core
+normalises it to E.164 with the channel's ``phone_region`` (``message_ingest``), this module only checks that it is
+a phone number at all.
+"""
+
+import re
+from collections.abc import Mapping
+from urllib.parse import parse_qsl
+
+from channels_app.adapters.base import PayloadError
+from channels_app.models import Channel
+from channels_app.sms.keywords import sms_keyword_kind
+from channels_app.types import InboundIdentity, InboundMessage
+from customers.identities import normalise_phone
+
+# Twilio documents up to 10 media per MMS; more would be a hostile payload.
+MAX_MEDIA = 10
+# Far above any real webhook (Twilio's has a few dozen fields); a guard against a form bomb.
+MAX_FIELDS = 500
+
+# Fields kept in the message's metadata for agents and later features; the rest of the payload stays in the raw
+# event. AddOns is left out on purpose: it can be large JSON from third parties.
+TWILIO_METADATA_FIELDS = (
+    "AccountSid",
+    "MessagingServiceSid",
+    "ApiVersion",
+    "SmsStatus",
+    "OptOutType",
+    "FromCountry",
+    "FromState",
+    "FromCity",
+    "FromZip",
+    "ToCountry",
+    "ToState",
+    "ToCity",
+    "ToZip",
+)
+
+# Digits with the separators people and carriers write; letters would be an alphanumeric sender id or a vanity
+# number, and a scheme ("whatsapp:+1...") another channel's address.
+_PHONE_CHARACTERS = re.compile(r"^\+?[0-9 ().\-]+$")
 
 
-def parse_twilio_form(*, channel, payload):
-    raise NotImplementedError
+def twilio_form_fields(payload: bytes | Mapping) -> dict[str, str]:
+    """The webhook's fields (the last value of a repeated one). ``PayloadError`` when it is not UTF-8 form data."""
+    if isinstance(payload, Mapping):
+        fields = {}
+        for name, value in payload.items():
+            if isinstance(value, list | tuple):
+                value = value[-1] if value else ""
+            fields[str(name)] = "" if value is None else str(value)
+        return fields
+    if not isinstance(payload, bytes | bytearray | memoryview):
+        raise PayloadError(f"unsupported payload type {type(payload).__name__}")
+    try:
+        text = bytes(payload).decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=MAX_FIELDS)
+    except UnicodeDecodeError as exc:
+        raise PayloadError("the form is not valid UTF-8") from exc
+    except ValueError as exc:
+        raise PayloadError(f"the form cannot be parsed: {exc}") from exc
+    return dict(pairs)
+
+
+def parse_twilio_form(*, channel: Channel, payload: bytes | Mapping) -> InboundMessage:
+    """One inbound SMS/MMS. ``PayloadError`` with the reason when it cannot become a customer's message."""
+    fields = twilio_form_fields(payload)
+    provider_id = fields.get("MessageSid") or fields.get("SmsSid") or ""
+    if not provider_id.strip():
+        raise PayloadError("MessageSid is missing")
+    sender = (fields.get("From") or "").strip()
+    if not sender:
+        raise PayloadError("From is missing")
+    if "Body" not in fields:
+        raise PayloadError("Body is missing")
+    _check_phone(sender, channel)
+    text = fields["Body"]
+    metadata = {
+        "to": fields.get("To", ""),
+        "num_segments": _int_or_none(fields.get("NumSegments")),
+        "media": _media(fields),
+        "twilio": {name: fields[name] for name in TWILIO_METADATA_FIELDS if fields.get(name)},
+    }
+    keyword = sms_keyword_kind(text, provider_type=fields.get("OptOutType", ""))
+    if keyword:
+        metadata["sms_keyword"] = keyword
+    return InboundMessage(
+        provider_id=provider_id.strip(),
+        sender=InboundIdentity(kind="phone", value=sender),
+        text=text,
+        metadata=metadata,
+    )
+
+
+def is_phone_shaped(value: str) -> bool:
+    """Digits and the usual separators only. phonenumbers alone would read "whatsapp:+1415..." or "1-800-FLOWERS"
+    as numbers, and those are other channels' addresses or not a person's number."""
+    return bool(_PHONE_CHARACTERS.match(value.strip()))
+
+
+def _check_phone(value: str, channel: Channel) -> None:
+    if not is_phone_shaped(value):
+        raise PayloadError(f"From is not a phone number (got a {_describe(value)})")
+    try:
+        normalise_phone(value, region=(channel.settings or {}).get("phone_region"))
+    except ValueError as exc:
+        raise PayloadError(f"From is not a usable phone number: {exc}") from exc
+
+
+def _describe(value: str) -> str:
+    # The reason is stored and shown to admins: name the kind of sender, not the customer's address.
+    scheme, separator, _ = value.partition(":")
+    if separator and scheme.isalpha():
+        return f"{scheme.lower()[:20]}: address"
+    return "alphanumeric sender id" if any(character.isalpha() for character in value) else "malformed number"
+
+
+def _int_or_none(value: str | None) -> int | None:
+    value = (value or "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def _media(fields: dict[str, str]) -> list[dict[str, str]]:
+    count = min(_int_or_none(fields.get("NumMedia")) or 0, MAX_MEDIA)
+    media = []
+    for index in range(count):
+        url = (fields.get(f"MediaUrl{index}") or "").strip()
+        if url:
+            media.append({"url": url, "content_type": (fields.get(f"MediaContentType{index}") or "").strip()})
+    return media
