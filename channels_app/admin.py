@@ -2,10 +2,19 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
 from channels_app.models import Channel, Delivery, DeliveryAttempt, ImapMailboxState, InboundEvent
+from channels_app.selectors import sms_opted_out
+from channels_app.services.channels import sms_channel_config_clean
 from channels_app.services.deliveries import delivery_retry
 from channels_app.services.inbound_receive import inbound_event_retry
+from channels_app.sms.twilio_outbound import TwilioCheckFailed, twilio_connection_check
+from customers.identities import normalise_phone
+from helpdesk.errors import DomainError
 
 
 class ChannelAdminForm(forms.ModelForm):
@@ -43,6 +52,17 @@ class ChannelAdminForm(forms.ModelForm):
             raise forms.ValidationError("A JSON object of strings (or null to remove a key).")
         return value
 
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("kind") == Channel.Kind.SMS:
+            try:
+                cleaned["address"], cleaned["settings"] = sms_channel_config_clean(
+                    address=cleaned.get("address", ""), settings=cleaned.get("settings") or {}
+                )
+            except DomainError as exc:
+                raise forms.ValidationError(exc.detail) from exc
+        return cleaned
+
     def save(self, commit=True):
         channel = super().save(commit=False)
         changes = self.cleaned_data.get("new_secrets")
@@ -70,6 +90,65 @@ class ChannelAdmin(admin.ModelAdmin):
     @admin.display(description="Stored secrets")
     def secret_names(self, channel):
         return ", ".join(channel.secret_names) or "—"
+
+    def get_urls(self):
+        check = path(
+            "<path:object_id>/sms-check/",
+            self.admin_site.admin_view(self.sms_check_view),
+            name="channels_app_channel_sms_check",
+        )
+        return [check, *super().get_urls()]
+
+    def sms_check_view(self, request, object_id):
+        """Prove an SMS channel's stored Twilio credentials, and optionally send a test message; the outcome (or
+        Twilio's error) comes back as an admin message on the channel's page."""
+        channel = get_object_or_404(Channel, pk=object_id, kind=Channel.Kind.SMS)
+        if not self.has_change_permission(request, channel):
+            raise PermissionDenied
+        form = SmsCheckForm(request.POST or None, channel=channel)
+        if request.method == "POST" and form.is_valid():
+            try:
+                check = twilio_connection_check(channel=channel, test_recipient=form.cleaned_data["test_number"])
+            except TwilioCheckFailed as exc:
+                messages.error(request, str(exc))
+            else:
+                text = f"Connected to the Twilio account {check.account_name!r} ({check.account_status})."
+                if check.test_message_sid:
+                    text += f" Test message accepted by Twilio as {check.test_message_sid}."
+                messages.success(request, text)
+            return redirect(reverse("admin:channels_app_channel_change", args=[channel.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "channel": channel,
+            "form": form,
+            "title": f"Check {channel.name}",
+        }
+        return TemplateResponse(request, "admin/channels_app/channel/sms_check.html", context)
+
+
+class SmsCheckForm(forms.Form):
+    test_number = forms.CharField(
+        required=False,
+        max_length=32,
+        help_text="Optional: a phone number (E.164, e.g. +14155550100) to send a test message to.",
+    )
+
+    def __init__(self, *args, channel: Channel, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.channel = channel
+
+    def clean_test_number(self):
+        value = self.cleaned_data["test_number"].strip()
+        if not value:
+            return ""
+        try:
+            number = normalise_phone(value, region=(self.channel.settings or {}).get("phone_region") or None)
+        except ValueError as exc:
+            raise forms.ValidationError(f"Not a usable phone number: {exc}.") from exc
+        if sms_opted_out(phone=number):
+            raise forms.ValidationError("This number opted out of SMS (texted STOP); it gets no test message.")
+        return number
 
 
 @admin.register(InboundEvent)

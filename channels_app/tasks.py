@@ -1,10 +1,16 @@
 """Celery entry points for channels: thin, plain ids, safe to run twice."""
 
+import time
+
 from celery import shared_task
 from django.db import OperationalError
 
-from channels_app.services.delivery_send import DeliveryShouldRetry, delivery_send
-from channels_app.services.inbound_media import MediaFetchShouldRetry, inbound_media_fetch
+from channels_app.services.delivery_send import DeliveryRateLimited, DeliveryShouldRetry, delivery_send
+from channels_app.services.inbound_media import (
+    MEDIA_RETRY_BACKOFF_MAX_SECONDS,
+    MediaFetchShouldRetry,
+    inbound_media_fetch,
+)
 from channels_app.services.inbound_process import ProcessingShouldRetry, inbound_event_process
 from channels_app.services.sweeps import stalled_delivery_ids, stalled_inbound_event_ids, stalled_media_ids
 
@@ -23,6 +29,7 @@ def process_inbound_event(event_id: int) -> None:
 
 
 @shared_task(
+    bind=True,
     name="channels_app.deliver_message",
     acks_late=True,
     autoretry_for=(DeliveryShouldRetry, OperationalError),
@@ -30,8 +37,18 @@ def process_inbound_event(event_id: int) -> None:
     retry_backoff_max=900,
     max_retries=None,  # bounded by DELIVERY_MAX_ATTEMPTS in the service
 )
-def deliver_message(delivery_id: int) -> None:
-    delivery_send(delivery_id=delivery_id)
+def deliver_message(self, delivery_id: int) -> None:
+    while True:
+        try:
+            delivery_send(delivery_id=delivery_id)
+            return
+        except DeliveryRateLimited as exc:
+            # The sender's rate had no slot: not a failure, so no backoff; come back exactly when the slot frees.
+            if not self.request.is_eager:
+                raise self.retry(countdown=exc.retry_after) from exc
+            # Run in the caller (CELERY_TASK_ALWAYS_EAGER), an eager retry would ignore the countdown (spin) or
+            # propagate as an error; waiting for the slot is what running synchronously means.
+            time.sleep(exc.retry_after)
 
 
 @shared_task(
@@ -39,7 +56,7 @@ def deliver_message(delivery_id: int) -> None:
     acks_late=True,
     autoretry_for=(MediaFetchShouldRetry, OperationalError),
     retry_backoff=5,
-    retry_backoff_max=600,
+    retry_backoff_max=MEDIA_RETRY_BACKOFF_MAX_SECONDS,
     max_retries=None,  # bounded by MEDIA_FETCH_MAX_ATTEMPTS in the service
 )
 def fetch_inbound_media(media_id: int) -> None:

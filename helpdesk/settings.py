@@ -303,7 +303,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # The twilio client logs every request's URL and headers at INFO.
+        "twilio.http_client": {"level": "WARNING"},
+    },
 }
 
 if not DEBUG and SECRET_KEY.startswith("insecure-") and env.bool("REQUIRE_SECRET_KEY", default=False):

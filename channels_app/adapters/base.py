@@ -30,6 +30,15 @@ class RetryableDeliveryError(Exception):
         self.code = code
 
 
+class SendRateLimited(RetryableDeliveryError):
+    """No send slot is free for this sender right now (a provider's per-number rate): not a failed attempt, just
+    "try again in ``retry_after`` seconds"."""
+
+    def __init__(self, detail: str, *, retry_after: float, code: str = "rate_limited"):
+        super().__init__(detail, code=code)
+        self.retry_after = retry_after
+
+
 class PermanentDeliveryError(Exception):
     """A send the provider refused for good (4xx, invalid recipient): record the reason, don't retry."""
 

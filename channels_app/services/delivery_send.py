@@ -7,9 +7,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from channels_app.adapters.base import PermanentDeliveryError, RetryableDeliveryError
+from channels_app.adapters.base import PermanentDeliveryError, RetryableDeliveryError, SendRateLimited
 from channels_app.adapters.registry import AdapterNotFound, adapter_for
-from channels_app.models import Delivery, DeliveryAttempt
+from channels_app.models import Channel, Delivery, DeliveryAttempt, SmsOptOut
+from channels_app.selectors import sms_opted_out
 from channels_app.types import OutboundAttachment, OutboundMessage
 from tickets.models import Message, MessageAlias, TimelineEvent
 from tickets.services.events import event_record
@@ -18,13 +19,29 @@ from tickets.types import Actor
 logger = logging.getLogger(__name__)
 
 
+# Providers' codes for "the recipient unsubscribed from this sender" (Twilio 21610): they texted STOP where we did
+# not see it (or before we kept track), so it is recorded as an opt-out like one we received.
+SMS_UNSUBSCRIBED_CODES = frozenset({"21610"})
+
+
 class DeliveryShouldRetry(Exception):
     """Raised to the task so Celery retries with backoff."""
 
 
+class DeliveryRateLimited(Exception):
+    """Raised to the task when the sender had no free slot: retry after ``retry_after`` seconds. Not an attempt."""
+
+    def __init__(self, retry_after: float):
+        super().__init__(f"retry after {retry_after:.2f}s")
+        self.retry_after = retry_after
+
+
 def delivery_send(*, delivery_id: int) -> Delivery | None:
     """Send one delivery if it is queued. Claims it with a conditional update so two workers never send it
-    at once; a delivery already sent, delivered or failed is returned untouched."""
+    at once; a delivery already sent, delivered or failed is returned untouched.
+
+    Raises ``DeliveryShouldRetry`` after a retryable failure (an attempt is recorded) and ``DeliveryRateLimited``
+    when the sender's rate left no slot (the delivery is queued again as if never claimed)."""
     claimed = Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.QUEUED).update(
         status=Delivery.Status.SENDING, attempts=F("attempts") + 1, updated_at=timezone.now()
     )
@@ -32,6 +49,15 @@ def delivery_send(*, delivery_id: int) -> Delivery | None:
     if not claimed or delivery is None:
         return delivery
     started = timezone.now()
+    if delivery.channel.kind == Channel.Kind.SMS and sms_opted_out(phone=delivery.recipient):
+        # They texted STOP after the reply was written: sending now would break the opt-out.
+        _fail(
+            delivery,
+            started,
+            code="opted_out",
+            detail="The recipient opted out of SMS (texted STOP) before this message was sent; it was not sent.",
+        )
+        return delivery
     try:
         adapter = adapter_for(delivery.channel)
         receipt = adapter.send(channel=delivery.channel, message=_outbound(delivery))
@@ -40,7 +66,12 @@ def delivery_send(*, delivery_id: int) -> Delivery | None:
         return delivery
     except PermanentDeliveryError as exc:
         _fail(delivery, started, code=exc.code, detail=exc.detail)
+        if exc.code in SMS_UNSUBSCRIBED_CODES and delivery.channel.kind == Channel.Kind.SMS:
+            sms_opt_out_from_provider(phone=delivery.recipient, channel=delivery.channel)
         return delivery
+    except SendRateLimited as exc:
+        _unclaim(delivery)
+        raise DeliveryRateLimited(exc.retry_after) from exc
     except RetryableDeliveryError as exc:
         if delivery.attempts >= settings.HELPDESK["DELIVERY_MAX_ATTEMPTS"]:
             _fail(
@@ -64,7 +95,7 @@ def delivery_send(*, delivery_id: int) -> Delivery | None:
     with transaction.atomic():
         now = timezone.now()
         status = Delivery.Status.DELIVERED if receipt.is_delivered else Delivery.Status.SENT
-        Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING).update(
+        moved = Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING).update(
             status=status,
             provider_message_id=receipt.provider_message_id,
             sent_at=now,
@@ -72,6 +103,13 @@ def delivery_send(*, delivery_id: int) -> Delivery | None:
             error="",
             error_code="",
         )
+        if not moved:
+            # A status callback was faster than this call's answer and already moved the delivery on (sent,
+            # delivered or failed): keep its status, add what only the send knows.
+            Delivery.objects.filter(pk=delivery.pk, sent_at__isnull=True).update(sent_at=now)
+            Delivery.objects.filter(pk=delivery.pk, provider_message_id="").update(
+                provider_message_id=receipt.provider_message_id
+            )
         DeliveryAttempt.objects.create(
             delivery=delivery,
             number=delivery.attempts,
@@ -129,6 +167,21 @@ def _outbound(delivery: Delivery) -> OutboundMessage:
         automatic=bool((message.metadata or {}).get("automatic")),
         cc=tuple((message.metadata or {}).get("cc") or ()),
     )
+
+
+def _unclaim(delivery: Delivery) -> None:
+    """Put a claimed delivery back as it was before the claim: no slot to send it was no attempt."""
+    Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING).update(
+        status=Delivery.Status.QUEUED, attempts=F("attempts") - 1, updated_at=timezone.now()
+    )
+    delivery.refresh_from_db()
+    logger.info("channels_app.delivery_rate_limited", extra={"delivery_id": delivery.pk})
+
+
+def sms_opt_out_from_provider(*, phone: str, channel: Channel) -> None:
+    """Record that ``phone`` is unsubscribed because the provider says so. Idempotent on the unique phone."""
+    SmsOptOut.objects.get_or_create(phone=phone, defaults={"channel": channel, "keyword": "provider:21610"})
+    logger.info("channels_app.sms_opt_out_from_provider", extra={"channel_id": channel.pk})
 
 
 def _record_retryable(delivery: Delivery, started, *, code: str, detail: str) -> None:

@@ -125,8 +125,8 @@ def test_customer_with_no_identity_the_channel_can_address_is_a_409_and_nothing_
 
 
 def test_channel_without_an_adapter_is_a_400_and_nothing_is_created(agent_client, conversation):
-    # Given an SMS channel: no SMS provider is installed yet
-    sms = ChannelFactory(kind=Channel.Kind.SMS, name="Texts")
+    # Given an SMS channel whose provider no installed adapter handles
+    sms = ChannelFactory(kind=Channel.Kind.SMS, name="Texts", provider="not-installed")
     before = Message.objects.count()
 
     response = reply(agent_client, conversation, text="Hello", channel_id=sms.pk)
@@ -139,8 +139,8 @@ def test_channel_without_an_adapter_is_a_400_and_nothing_is_created(agent_client
 
 
 def test_default_channel_skips_a_last_channel_that_cannot_send(agent_client, shop):
-    # Given a customer whose last channel is SMS (no adapter), on a ticket that started in the shop
-    sms = ChannelFactory(kind=Channel.Kind.SMS)
+    # Given a customer whose last channel is SMS with no installed adapter, on a ticket that started in the shop
+    sms = ChannelFactory(kind=Channel.Kind.SMS, provider="not-installed")
     customer_writes(shop, "shop-1", ("external", "u-1"))
     ticket = Ticket.objects.get()
     ticket.customer.last_channel = sms

@@ -10,7 +10,7 @@ from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
 
 from channels_app.adapters.registry import AdapterNotFound, adapter_for
-from channels_app.models import Channel
+from channels_app.models import Channel, SmsOptOut
 from channels_app.services.deliveries import delivery_create
 from customers.identities import normalise_identity
 from customers.models import CustomerIdentity
@@ -111,6 +111,8 @@ def reply_create(
     except AdapterNotFound as exc:
         raise DomainError(f"The channel {channel.name} cannot send messages yet.", code="channel_cannot_send") from exc
     recipient = reply_recipient(ticket=ticket, channel=channel)
+    if channel.kind == Channel.Kind.SMS:
+        _refuse_opted_out(recipient.value)
     cc_addresses = _cc_addresses(cc, channel=channel, recipient=recipient.value)
     clean_html = sanitise_html(html)
     body = text or html_to_text(clean_html)
@@ -174,6 +176,17 @@ def reply_create(
         extra={"message_id": message.pk, "ticket_id": ticket.pk, "channel_id": channel.pk},
     )
     return message
+
+
+def _refuse_opted_out(phone: str) -> None:
+    """A customer who texted STOP gets no SMS from us (carriers' rules and the law) until they text START."""
+    opted_out_at = SmsOptOut.objects.filter(phone=phone).values_list("created_at", flat=True).first()
+    if opted_out_at is not None:
+        raise DomainError(
+            f"This customer opted out of SMS (texted STOP on {timezone.localtime(opted_out_at):%Y-%m-%d}); "
+            "reply on another channel, or wait until they text START.",
+            code="sms_opted_out",
+        )
 
 
 def _cc_addresses(cc: Sequence[str], *, channel: Channel, recipient: str) -> list[str]:
