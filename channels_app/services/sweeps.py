@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from channels_app.models import Delivery, InboundEvent, InboundMedia
+from channels_app.services.inbound_media import MEDIA_RETRY_BACKOFF_MAX_SECONDS
 
 BATCH = 500
 
@@ -50,9 +51,14 @@ def stalled_delivery_ids() -> list[int]:
 
 @transaction.atomic
 def stalled_media_ids() -> list[int]:
-    """MMS media still waiting to be fetched whose task was lost (broker down at commit, worker killed)."""
+    """MMS media still waiting to be fetched whose task was lost (broker down at commit, worker killed).
+
+    One that failed an attempt waits in its task's retry backoff (up to ``MEDIA_RETRY_BACKOFF_MAX_SECONDS``), so it
+    counts as lost only after that: the sweep must not add early attempts to a fetch that is backing off."""
+    backing_off_cutoff = timezone.now() - timedelta(seconds=MEDIA_RETRY_BACKOFF_MAX_SECONDS + 60)
     ids = list(
-        InboundMedia.objects.filter(status=InboundMedia.Status.PENDING, updated_at__lt=_cutoff())
+        InboundMedia.objects.filter(status=InboundMedia.Status.PENDING)
+        .filter(Q(attempts=0, updated_at__lt=_cutoff()) | Q(updated_at__lt=backing_off_cutoff))
         .order_by("updated_at")
         .values_list("pk", flat=True)[:BATCH]
     )

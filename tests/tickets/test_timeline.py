@@ -201,6 +201,7 @@ def test_timeline_entries_carry_their_full_payload(agent_client, agent, customer
                         "content_id": "",
                     }
                 ],
+                "media": [],
                 "delivery": {
                     "id": delivery.pk,
                     "status": "queued",
@@ -493,8 +494,8 @@ def _count_queries(customer, viewer, **params) -> tuple[int, list[str]]:
 
 
 # The agent's profile, the customer, the agent's team ids, messages (with channel, author, delivery and ticket
-# joined), their attachments, events (with actor and ticket), context events.
-TIMELINE_QUERIES = 7
+# joined), their attachments, their media, events (with actor and ticket), context events.
+TIMELINE_QUERIES = 8
 
 
 @pytest.mark.parametrize("viewer_kind", ["agent", "admin"])

@@ -38,10 +38,21 @@ class DeliveryOutputSerializer(serializers.Serializer):
     sent_at = serializers.DateTimeField(allow_null=True)
 
 
+class MediaOutputSerializer(serializers.Serializer):
+    """A media file an inbound message refers to (MMS): where fetching it stands, and its attachment once stored."""
+
+    index = serializers.IntegerField()
+    content_type = serializers.CharField()
+    status = serializers.CharField()
+    error = serializers.CharField()
+    attachment_id = serializers.IntegerField(allow_null=True)
+
+
 class MessageOutputSerializer(serializers.ModelSerializer):
     channel = serializers.SerializerMethodField()
     author = serializers.SerializerMethodField()
     attachments = AttachmentOutputSerializer(many=True, read_only=True)
+    media = serializers.SerializerMethodField()
     delivery = serializers.SerializerMethodField()
 
     class Meta:
@@ -58,6 +69,7 @@ class MessageOutputSerializer(serializers.ModelSerializer):
             "html",
             "provider_id",
             "attachments",
+            "media",
             "delivery",
             "sent_at",
             "created_at",
@@ -74,6 +86,14 @@ class MessageOutputSerializer(serializers.ModelSerializer):
         if message.author is None:
             return None
         return {"id": message.author.pk, "username": message.author.get_username()}
+
+    @extend_schema_field(MediaOutputSerializer(many=True))
+    def get_media(self, message: Message):
+        # Only inbound messages carry media by URL; asking the others would cost a query each.
+        if message.direction != Message.Direction.INBOUND:
+            return []
+        media = sorted(message.media.all(), key=lambda item: item.index)  # prefetched by the message selectors
+        return MediaOutputSerializer(media, many=True).data
 
     @extend_schema_field(DeliveryOutputSerializer(allow_null=True))
     def get_delivery(self, message: Message):

@@ -51,6 +51,6 @@ def ticket_messages(*, ticket: Ticket) -> QuerySet[Message]:
     return (
         Message.objects.filter(ticket=ticket)
         .select_related("channel", "author", "delivery")
-        .prefetch_related("attachments")
+        .prefetch_related("attachments", "media")
         .order_by("created_at", "id")
     )

@@ -62,7 +62,7 @@ def customer_timeline(
     messages = (
         _after(messages, "created_at", "message", position)
         .select_related("channel", "author", "delivery", "ticket")
-        .prefetch_related("attachments")
+        .prefetch_related("attachments", "media")
         .order_by("-created_at", "-id")[:fetch]
     )
     events = (
