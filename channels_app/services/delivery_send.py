@@ -9,8 +9,9 @@ from django.utils import timezone
 
 from channels_app.adapters.base import PermanentDeliveryError, RetryableDeliveryError, SendRateLimited
 from channels_app.adapters.registry import AdapterNotFound, adapter_for
-from channels_app.models import Channel, Delivery, DeliveryAttempt, SmsOptOut
+from channels_app.models import Channel, Delivery, DeliveryAttempt
 from channels_app.selectors import sms_opted_out
+from channels_app.services.sms_keywords import sms_opt_out_record
 from channels_app.types import OutboundAttachment, OutboundMessage
 from tickets.models import Message, MessageAlias, TimelineEvent
 from tickets.services.events import event_record
@@ -66,8 +67,7 @@ def delivery_send(*, delivery_id: int) -> Delivery | None:
         return delivery
     except PermanentDeliveryError as exc:
         _fail(delivery, started, code=exc.code, detail=exc.detail)
-        if exc.code in SMS_UNSUBSCRIBED_CODES and delivery.channel.kind == Channel.Kind.SMS:
-            sms_opt_out_from_provider(phone=delivery.recipient, channel=delivery.channel)
+        delivery_unsubscribed_record(delivery=delivery, code=exc.code)
         return delivery
     except SendRateLimited as exc:
         _unclaim(delivery)
@@ -178,10 +178,17 @@ def _unclaim(delivery: Delivery) -> None:
     logger.info("channels_app.delivery_rate_limited", extra={"delivery_id": delivery.pk})
 
 
-def sms_opt_out_from_provider(*, phone: str, channel: Channel) -> None:
-    """Record that ``phone`` is unsubscribed because the provider says so. Idempotent on the unique phone."""
-    SmsOptOut.objects.get_or_create(phone=phone, defaults={"channel": channel, "keyword": "provider:21610"})
-    logger.info("channels_app.sms_opt_out_from_provider", extra={"channel_id": channel.pk})
+def delivery_unsubscribed_record(*, delivery: Delivery, code: str) -> None:
+    """A provider's error ``code`` that means the recipient unsubscribed from us (texted STOP where we did not see
+    it) opts the number out like a STOP we received, timeline event included. Other codes change nothing."""
+    if code in SMS_UNSUBSCRIBED_CODES and delivery.channel.kind == Channel.Kind.SMS:
+        sms_opt_out_record(
+            phone=delivery.recipient,
+            channel=delivery.channel,
+            keyword=f"provider:{code}",
+            customer_id=delivery.message.customer_id,
+            delivery_id=delivery.pk,
+        )
 
 
 def _record_retryable(delivery: Delivery, started, *, code: str, detail: str) -> None:

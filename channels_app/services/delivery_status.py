@@ -14,11 +14,7 @@ from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from channels_app.models import Channel, Delivery
-from channels_app.services.delivery_send import (
-    SMS_UNSUBSCRIBED_CODES,
-    delivery_failed_event_record,
-    sms_opt_out_from_provider,
-)
+from channels_app.services.delivery_send import delivery_failed_event_record, delivery_unsubscribed_record
 
 logger = logging.getLogger(__name__)
 
@@ -122,8 +118,7 @@ def delivery_status_apply(
             source="provider",
             provider_status=provider_status,
         )
-        if error_code in SMS_UNSUBSCRIBED_CODES and delivery.channel.kind == Channel.Kind.SMS:
-            sms_opt_out_from_provider(phone=delivery.recipient, channel=delivery.channel)
+        delivery_unsubscribed_record(delivery=delivery, code=error_code)
     logger.info(
         "channels_app.delivery_status_moved",
         extra={"delivery_id": delivery.pk, "provider_status": provider_status},

@@ -44,28 +44,46 @@ def sms_keyword_record(*, channel: Channel, event: InboundEvent, inbound: Inboun
     customer, _, _ = customer_resolve(identity=IdentityInput(kind="phone", value=phone))
 
     if kind == OPT_OUT:
-        _, created = SmsOptOut.objects.get_or_create(phone=phone, defaults={"channel": channel, "keyword": keyword})
-        if not created:
+        recorded = sms_opt_out_record(
+            phone=phone, channel=channel, keyword=keyword, customer_id=customer.pk, inbound_event_id=event.pk
+        )
+        if not recorded:
             return f"already opted out of SMS ({keyword})"
-        event_type, note = TimelineEvent.Type.SMS_OPTED_OUT, f"opted out of SMS ({keyword})"
+        note = f"opted out of SMS ({keyword})"
     else:
         deleted, _ = SmsOptOut.objects.filter(phone=phone).delete()
         if not deleted:
             return f"opt-in ({keyword}) from a number that was not opted out: nothing to change"
-        event_type, note = TimelineEvent.Type.SMS_OPTED_IN, f"opted back in to SMS ({keyword})"
-
-    event_record(
-        customer_id=customer.pk,
-        ticket_id=_current_ticket_id(customer.pk),
-        type=event_type,
-        actor=Actor.customer(),
-        params={"keyword": keyword, "phone": phone, "channel_id": channel.pk, "inbound_event_id": event.pk},
-    )
+        note = f"opted back in to SMS ({keyword})"
+        event_record(
+            customer_id=customer.pk,
+            ticket_id=_current_ticket_id(customer.pk),
+            type=TimelineEvent.Type.SMS_OPTED_IN,
+            actor=Actor.customer(),
+            params={"keyword": keyword, "phone": phone, "channel_id": channel.pk, "inbound_event_id": event.pk},
+        )
     logger.info(
         "channels_app.sms_keyword_recorded",
         extra={"event_id": event.pk, "channel_id": channel.pk, "customer_id": customer.pk, "kind": kind},
     )
     return note
+
+
+def sms_opt_out_record(*, phone: str, channel: Channel, keyword: str, customer_id: int, **params) -> bool:
+    """Opt ``phone`` out of SMS and put ``sms_opted_out`` on the customer's timeline (and their current ticket).
+    Returns whether it was new: a number already opted out records nothing (unique phone, ``get_or_create``).
+
+    Used for a STOP we received and for a provider's refusal saying the recipient unsubscribed (Twilio 21610)."""
+    _, created = SmsOptOut.objects.get_or_create(phone=phone, defaults={"channel": channel, "keyword": keyword})
+    if created:
+        event_record(
+            customer_id=customer_id,
+            ticket_id=_current_ticket_id(customer_id),
+            type=TimelineEvent.Type.SMS_OPTED_OUT,
+            actor=Actor.customer(),
+            params={"keyword": keyword, "phone": phone, "channel_id": channel.pk, **params},
+        )
+    return created
 
 
 def _current_ticket_id(customer_id: int) -> int | None:

@@ -200,7 +200,11 @@ def test_twilio_saying_the_recipient_unsubscribed_records_their_opt_out(channel)
     delivery.refresh_from_db()
     assert (delivery.status, delivery.error_code) == (Delivery.Status.FAILED, "21610")
     opt_out = SmsOptOut.objects.get()
-    assert (opt_out.phone, opt_out.channel_id) == (CUSTOMER_PHONE, channel.pk)
+    assert (opt_out.phone, opt_out.channel_id, opt_out.keyword) == (CUSTOMER_PHONE, channel.pk, "provider:21610")
+    # It is on the customer's timeline and their ticket, like a STOP they texted us
+    event = TimelineEvent.objects.get(type=TimelineEvent.Type.SMS_OPTED_OUT)
+    assert (event.customer_id, event.ticket_id) == (delivery.message.customer_id, delivery.message.ticket_id)
+    assert (event.params["keyword"], event.params["delivery_id"]) == ("provider:21610", delivery.pk)
     # And the next reply to them is refused before anything is queued
     with pytest.raises(DomainError) as refused:
         reply_create(ticket=delivery.message.ticket, author=AgentFactory(), text="Still there?", channel=channel)
