@@ -39,16 +39,23 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "anymail",
+    "corsheaders",
+    "channels",
     "helpdesk",
     "agents",
     "customers",
     "channels_app",
     "tickets",
+    "realtime",
+    "chat",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Only the chat widget's API answers cross-origin requests, and only from each chat channel's allowed origins
+    # (chat.cors decides per request).
+    "corsheaders.middleware.CorsMiddleware",
     "helpdesk.api.middleware.ApiBodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -247,6 +254,22 @@ API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(API_MAX_BODY_BYTES, INBOUND_EMAIL_MAX_BODY_BYTES, 2_621_440)
 
 # --- Domain limits and rules ------------------------------------------------------------------------------------
+# --- Real time and live chat -----------------------------------------------------------------------------------
+ASGI_APPLICATION = "helpdesk.asgi.application"
+# Pushes are best-effort (channels-redis drops a message to a full channel without an error): clients catch up over
+# REST with a cursor. In memory by default (one server process), Redis with REDIS_URL.
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+CORS_URLS_REGEX = r"^/chat/api/.*$"
+CORS_ALLOW_HEADERS = ["content-type", "x-visitor-token"]
+
 HELPDESK = {
     # A phone number written without a country code is read as a number of this region.
     "DEFAULT_PHONE_REGION": env.str("DEFAULT_PHONE_REGION", default="US"),
@@ -292,6 +315,12 @@ HELPDESK = {
         ],
     ),
     "MEDIA_FETCH_MAX_ATTEMPTS": env.int("MEDIA_FETCH_MAX_ATTEMPTS", default=5),
+    # Live chat: longest visitor message, largest file a visitor may send, how many messages one visitor may send
+    # per minute, how long a visitor token stays valid.
+    "CHAT_MAX_MESSAGE_CHARS": env.int("CHAT_MAX_MESSAGE_CHARS", default=5000),
+    "CHAT_MAX_UPLOAD_BYTES": env.int("CHAT_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024),
+    "CHAT_VISITOR_MESSAGES_PER_MINUTE": env.int("CHAT_VISITOR_MESSAGES_PER_MINUTE", default=30),
+    "CHAT_VISITOR_TOKEN_MAX_AGE_DAYS": env.int("CHAT_VISITOR_TOKEN_MAX_AGE_DAYS", default=180),
 }
 # Channel secrets are encrypted at rest with these keys (first one encrypts; all decrypt, for rotation).
 # Without a setting, a key is derived from SECRET_KEY.

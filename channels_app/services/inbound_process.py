@@ -19,6 +19,7 @@ from channels_app.models import Channel, InboundEvent
 from channels_app.services.bounces import email_bounce_record
 from channels_app.services.inbound_media import inbound_media_queue
 from channels_app.services.sms_keywords import sms_keyword_record
+from realtime.publish import message_created_publish
 from tickets.errors import IngestRejected
 from tickets.services import acknowledgements
 from tickets.services.ingest import IngestResult, message_ingest
@@ -65,6 +66,8 @@ def inbound_event_process(*, event_id: int, event: InboundEvent | None = None) -
                     notes.append(sms_keyword_record(channel=event.channel, event=event, inbound=message))
                     continue
                 result = message_ingest(channel=event.channel, inbound=message)
+                if result.is_new_message:
+                    message_created_publish(message=result.message)
                 if result.is_new_message and message.metadata.get("media"):
                     inbound_media_queue(message=result.message, media=message.metadata["media"])
                 results.append(result)

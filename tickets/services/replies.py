@@ -15,6 +15,7 @@ from channels_app.services.deliveries import delivery_create
 from customers.identities import normalise_identity
 from customers.models import CustomerIdentity
 from helpdesk.errors import Conflict, DomainError
+from realtime.publish import message_created_publish
 from tickets.html import html_to_text, sanitise_html
 from tickets.models import Message, Ticket, TicketParticipant, TimelineEvent
 from tickets.services.events import event_record
@@ -171,6 +172,7 @@ def reply_create(
             params={"from": ticket.status, "to": new_status},
         )
     Ticket.objects.filter(pk=ticket.pk).update(**updates)
+    message_created_publish(message=message)
     logger.info(
         "tickets.reply_created",
         extra={"message_id": message.pk, "ticket_id": ticket.pk, "channel_id": channel.pk},
@@ -233,6 +235,7 @@ def note_create(*, ticket: Ticket, author, text: str, idempotency_key: str = "")
         params={"message_id": message.pk, "mentioned_user_ids": mentioned},
     )
     Ticket.objects.filter(pk=ticket.pk).update(version=F("version") + 1)
+    message_created_publish(message=message)
     return message
 
 

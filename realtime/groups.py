@@ -1,0 +1,16 @@
+"""Channel-layer group names: one place, so publishers and consumers agree.
+
+Group names allow only ASCII letters, digits, hyphens, underscores and periods, under 100 characters.
+"""
+
+AGENTS = "agents"  # every connected agent: new tickets and messages for the queues
+
+
+def ticket_group(ticket_id: int) -> str:
+    """Agents viewing one ticket: its messages, typing, read receipts, who else is viewing."""
+    return f"ticket.{int(ticket_id)}"
+
+
+def visitor_group(visitor_public_id) -> str:
+    """Every connection (tabs) of one chat visitor: only their own conversation's messages, never notes."""
+    return f"chat.visitor.{str(visitor_public_id).replace('-', '')}"
