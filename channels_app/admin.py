@@ -6,13 +6,15 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
 
 from channels_app.models import Channel, Delivery, DeliveryAttempt, ImapMailboxState, InboundEvent
 from channels_app.selectors import sms_opted_out
-from channels_app.services.channels import sms_channel_config_clean
+from channels_app.services.channels import chat_channel_settings_clean, sms_channel_config_clean
 from channels_app.services.deliveries import delivery_retry
 from channels_app.services.inbound_receive import inbound_event_retry
 from channels_app.sms.twilio_outbound import TwilioCheckFailed, twilio_connection_check
+from chat.embed import widget_embed_snippet
 from customers.identities import normalise_phone
 from helpdesk.errors import DomainError
 
@@ -61,6 +63,11 @@ class ChannelAdminForm(forms.ModelForm):
                 )
             except DomainError as exc:
                 raise forms.ValidationError(exc.detail) from exc
+        elif cleaned.get("kind") == Channel.Kind.CHAT:
+            try:
+                cleaned["settings"] = chat_channel_settings_clean(settings=cleaned.get("settings") or {})
+            except DomainError as exc:
+                raise forms.ValidationError(exc.detail) from exc
         return cleaned
 
     def save(self, commit=True):
@@ -84,12 +91,18 @@ class ChannelAdmin(admin.ModelAdmin):
     form = ChannelAdminForm
     list_display = ["name", "kind", "provider", "address", "is_active", "default_team"]
     list_filter = ["kind", "is_active"]
-    readonly_fields = ["public_key", "secret_names", "created_at", "updated_at"]
+    readonly_fields = ["public_key", "secret_names", "embed_snippet", "created_at", "updated_at"]
     search_fields = ["name", "address"]
 
     @admin.display(description="Stored secrets")
     def secret_names(self, channel):
         return ", ".join(channel.secret_names) or "—"
+
+    @admin.display(description="Embed snippet")
+    def embed_snippet(self, channel):
+        if channel.pk is None or channel.kind != Channel.Kind.CHAT:
+            return "—"
+        return format_html("<pre><code>{}</code></pre>", widget_embed_snippet(channel=channel))
 
     def get_urls(self):
         check = path(

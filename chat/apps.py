@@ -11,3 +11,11 @@ class ChatConfig(AppConfig):
 
     name = "chat"
     verbose_name = "Live chat"
+
+    def ready(self) -> None:
+        from corsheaders.signals import check_request_enabled
+
+        from chat.cors import cors_request_allowed
+
+        # The CORS middleware asks per request which origins the widget API answers (each chat channel's own).
+        check_request_enabled.connect(cors_request_allowed, dispatch_uid="chat.cors_request_allowed")

@@ -23,4 +23,5 @@ urlpatterns = [
     path("healthz", health, name="health"),
     path("inbound/email/", include("channels_app.email.urls")),
     path("inbound/sms/", include("channels_app.sms.urls")),
+    path("chat/", include("chat.urls")),
 ]

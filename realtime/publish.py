@@ -1,10 +1,177 @@
-"""PLACEHOLDER (helper realtime fills this): publishing events to channel-layer groups after commit, best-effort."""
+"""Publishing events to channel-layer groups: after commit, best-effort.
+
+The database is the truth and every client catches up over REST with a cursor, so a push that fails (Redis down,
+a full channel: channels-redis drops group messages to a full channel without an error) is logged and forgotten;
+it never fails the transaction that wrote the data, nor the request that made it.
+
+A channel-layer message is ``{"type": "realtime.event", "event": <the JSON the client receives>, "group": <the
+group it was sent to>}``, plus, for events about one ticket, ``"audience": {"team_id", "assignee_id"}`` so each
+agent connection drops what its agent may not see (the same rule as ``tickets.selectors.ticket_visibility_q``),
+and ``"sender"``: the channel name of the connection that caused it, which does not get its own event back.
+"""
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import partial
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from django.urls import reverse
+from rest_framework.fields import DateTimeField
+
+from channels_app.models import Channel
+from chat.models import ChatVisitor
+from chat.selectors import chat_message_data
+from realtime.groups import AGENTS, ticket_group, visitor_group
+from tickets.models import Message
+
+logger = logging.getLogger(__name__)
+
+EVENT_TYPE = "realtime.event"  # consumers' handler: ``realtime_event``
+# A Redis that accepts connections but does not answer must not hold a request thread for long.
+SEND_TIMEOUT_SECONDS = 2.0
+_DATETIME = DateTimeField()  # the REST API's rendering of times, so both say the same
 
 
-def message_created_publish(*, message) -> None:
-    """After commit, tell the message's ticket group and the agents (and, for a customer-visible chat message,
-    the visitor's group) that ``message`` exists. Best-effort: a failed push is logged, never raised."""
+@dataclass(frozen=True)
+class Publication:
+    """One event for some groups; ``audience`` as in ``realtime_publish``."""
+
+    groups: tuple[str, ...]
+    event: dict
+    audience: dict | None = None
 
 
-def realtime_publish(*, groups, event: dict) -> None:
-    """After commit, send ``event`` (a JSON-able dict with a "type") to each group. Best-effort."""
+def realtime_publish(*, groups: Iterable[str], event: dict, audience: dict | None = None) -> None:
+    """After commit, send ``event`` (a JSON-able dict with a "type") to each group. Best-effort.
+
+    ``audience`` (``{"team_id", "assignee_id"}`` of the ticket the event is about) lets agent connections drop
+    events of tickets their agent may not see. Outside a transaction the event goes at once."""
+    _publish_on_commit([Publication(groups=tuple(groups), event=event, audience=audience)])
+
+
+def _publish_on_commit(publications: list[Publication]) -> None:
+    publications = tuple(publication for publication in publications if publication.groups)
+    if publications:
+        transaction.on_commit(partial(_send_from_sync, publications=publications), robust=True)
+
+
+async def realtime_send(*, groups: Iterable[str], event: dict, audience: dict | None = None, sender: str = "") -> None:
+    """Send ``event`` to each group now, from async code (consumers relaying typing: nothing to commit first).
+    Best-effort: failures are logged, never raised."""
+    await _send([Publication(groups=tuple(groups), event=event, audience=audience)], sender=sender)
+
+
+async def _send(publications: list[Publication] | tuple[Publication, ...], *, sender: str = "") -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    sends = []
+    for publication in publications:
+        message = {"type": EVENT_TYPE, "event": publication.event}
+        if publication.audience is not None:
+            message["audience"] = publication.audience
+        if sender:
+            message["sender"] = sender
+        for group in dict.fromkeys(publication.groups):
+            sends.append(_send_one(layer, group, {**message, "group": group}))
+    # At once, not one after the other: a message's groups are told in one Redis round trip's time.
+    await asyncio.gather(*sends)
+
+
+async def _send_one(layer, group: str, message: dict) -> None:
+    try:
+        await asyncio.wait_for(layer.group_send(group, message), SEND_TIMEOUT_SECONDS)
+    except Exception:
+        logger.warning(
+            "realtime.publish_failed", extra={"group": group, "event_type": message["event"].get("type")}, exc_info=True
+        )
+
+
+def _send_from_sync(*, publications: tuple[Publication, ...]) -> None:
+    # Runs in a sync thread (a request's, a task's, or database_sync_to_async's under a consumer): async_to_sync
+    # then uses the server's event loop when there is one, and a fresh one in a worker process.
+    try:
+        async_to_sync(_send)(publications)
+    except Exception:  # e.g. called from a thread that runs an event loop itself
+        logger.warning("realtime.publish_failed", exc_info=True)
+
+
+def message_created_publish(*, message: Message) -> None:
+    """After commit, tell the message's ticket group and the agents (and, for a customer-visible message, the
+    chat visitors whose conversation it is) that ``message`` exists. Best-effort: a failed push is logged, never
+    raised.
+
+    Agents get every message, notes included (``direction`` "note"). A chat visitor of the message's customer gets
+    its inbound and outbound messages, never notes, on tickets the customer has written on through the visitor's
+    chat channel, whichever channel each message took (an agent's email reply after the visitor left belongs to
+    the conversation): the rule of ``chat.selectors`` for the widget's REST history, so push and catch-up agree.
+    Two queries: its attachments and the visitors. The message's ticket, customer and author are the instances the
+    caller created it with (a caller that passes a bare message costs a query for each it lacks).
+    """
+    loaded = message
+    publications = [
+        Publication(
+            groups=(ticket_group(loaded.ticket_id), AGENTS),
+            event={"type": "message", "message": _agent_message_data(loaded)},
+            audience={"team_id": loaded.ticket.team_id, "assignee_id": loaded.ticket.assignee_id},
+        )
+    ]
+    if loaded.direction != Message.Direction.NOTE:
+        publications += _visitor_publications(loaded)
+    _publish_on_commit(publications)
+
+
+def _visitor_publications(loaded: Message) -> list[Publication]:
+    chat_channels_of_ticket = Message.objects.filter(
+        ticket_id=loaded.ticket_id, customer_id=loaded.customer_id, channel__kind=Channel.Kind.CHAT
+    ).values("channel_id")
+    visitors = (
+        ChatVisitor.objects.filter(customer_id=loaded.customer_id, channel_id__in=chat_channels_of_ticket)
+        .select_related("channel")
+        .only("public_id", "channel__id", "channel__public_key")
+    )
+    groups_by_channel: dict[int, tuple[Channel, list[str]]] = {}
+    for visitor in visitors:
+        groups_by_channel.setdefault(visitor.channel_id, (visitor.channel, []))[1].append(
+            visitor_group(visitor.public_id)
+        )
+    publications = []
+    for channel, groups in groups_by_channel.values():
+        data = chat_message_data(message=loaded, channel=channel)
+        data["created_at"] = _DATETIME.to_representation(data["created_at"])
+        publications.append(Publication(groups=tuple(groups), event={"type": "message", "message": data}))
+    return publications
+
+
+def _agent_message_data(message: Message) -> dict:
+    """The message as the console sees it in events: the widget's shape, with the agents' attachment URLs and the
+    customer's name on inbound messages."""
+    if message.direction == Message.Direction.INBOUND:
+        author_name = message.customer.name
+    elif message.author is not None:
+        profile = getattr(message.author, "agent_profile", None)
+        author_name = (profile.display_name if profile else "") or message.author.get_username()
+    else:
+        author_name = ""
+    return {
+        "id": message.pk,
+        "ticket_id": message.ticket_id,
+        "direction": message.direction,
+        "text": message.text,
+        "created_at": _DATETIME.to_representation(message.created_at),
+        "author_name": author_name,
+        "attachments": [
+            {
+                "id": attachment.pk,
+                "filename": attachment.filename,
+                "content_type": attachment.content_type,
+                "size": attachment.size,
+                "url": reverse("attachment-download", kwargs={"attachment_id": attachment.pk}),
+            }
+            for attachment in message.attachments.order_by("pk")
+        ],
+    }

@@ -1,10 +1,12 @@
 """Admins' writes to channel configuration. Secrets are merged key by key and never read back out."""
 
 import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import IntegrityError, transaction
 
 from channels_app.models import Channel
+from chat.cors import origin_normalise
 from customers.identities import normalise_identity, normalise_phone
 from helpdesk.errors import Conflict, DomainError
 
@@ -77,6 +79,89 @@ def _sms_number(value: str, *, region: str | None, field: str) -> str:
         raise DomainError(f"{field}: {exc}", code="invalid_address") from exc
 
 
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_HOUR = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def chat_channel_settings_clean(*, settings: dict) -> dict:
+    """A chat channel's settings, checked and normalised: ``allowed_origins`` as http(s) origins without a path
+    (lower case, as browsers send them), ``color`` as #RRGGBB, ``business_hours`` as
+    ``{"time_zone": IANA name, "days": {"mon": [["09:00", "17:00"]], ...}}``, ``email_channel_id`` an email channel,
+    ``expected_reply_minutes`` a whole number, ``texts`` strings by key. ``DomainError`` naming the field otherwise."""
+    settings = dict(settings or {})
+
+    def invalid(message: str):
+        return DomainError(message, code="invalid_settings")
+
+    origins = settings.get("allowed_origins", [])
+    if not isinstance(origins, list) or not all(isinstance(item, str) for item in origins):
+        raise invalid('settings.allowed_origins: a list of origins such as "https://shop.example".')
+    cleaned_origins = []
+    for item in origins:
+        origin = origin_normalise(item)
+        if origin is None:
+            raise invalid(
+                f"settings.allowed_origins: {item!r} is not an origin; give scheme and host (and port), "
+                'no path, e.g. "https://shop.example".'
+            )
+        if origin not in cleaned_origins:
+            cleaned_origins.append(origin)
+    if "allowed_origins" in settings:
+        settings["allowed_origins"] = cleaned_origins
+    color = settings.get("color")
+    if color not in (None, "") and (not isinstance(color, str) or not _COLOR.match(color)):
+        raise invalid('settings.color: a colour as #RRGGBB, e.g. "#0055ff".')
+    for key in ("greeting",):
+        if not isinstance(settings.get(key, ""), str):
+            raise invalid(f"settings.{key}: text.")
+    texts = settings.get("texts", {})
+    if not isinstance(texts, dict) or not all(isinstance(v, str) for v in texts.values()):
+        raise invalid("settings.texts: an object of texts by key.")
+    minutes = settings.get("expected_reply_minutes")
+    if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, int) or minutes < 0):
+        raise invalid("settings.expected_reply_minutes: a whole number of minutes.")
+    if not isinstance(settings.get("pre_chat_form", False), bool):
+        raise invalid("settings.pre_chat_form: true or false.")
+    hours = settings.get("business_hours")
+    if hours not in (None, {}):
+        _business_hours_check(hours, invalid)
+    email_channel_id = settings.get("email_channel_id")
+    if email_channel_id not in (None, ""):
+        is_email_channel = (
+            not isinstance(email_channel_id, bool)
+            and isinstance(email_channel_id, int)
+            and Channel.objects.filter(pk=email_channel_id, kind=Channel.Kind.EMAIL).exists()
+        )
+        if not is_email_channel:
+            raise invalid("settings.email_channel_id: the id of an email channel.")
+    return settings
+
+
+def _business_hours_check(hours, invalid) -> None:
+    if not isinstance(hours, dict) or not isinstance(hours.get("days", {}), dict):
+        raise invalid('settings.business_hours: {"time_zone": "Europe/Paris", "days": {"mon": [["09:00", "17:00"]]}}.')
+    try:
+        ZoneInfo(hours.get("time_zone") or "")
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+        raise invalid("settings.business_hours.time_zone: an IANA time zone, e.g. Europe/Paris.") from exc
+    for day, ranges in hours.get("days", {}).items():
+        if day not in _DAYS:
+            raise invalid(f"settings.business_hours.days: {day!r} is not one of {', '.join(_DAYS)}.")
+        if not isinstance(ranges, list):
+            raise invalid(f"settings.business_hours.days.{day}: a list of [start, end] pairs.")
+        for pair in ranges:
+            is_pair = (
+                isinstance(pair, list)
+                and len(pair) == 2
+                and all(isinstance(value, str) and _HOUR.match(value) for value in pair)
+            )
+            if not is_pair or pair[0] >= pair[1]:
+                raise invalid(
+                    f'settings.business_hours.days.{day}: ranges like ["09:00", "17:00"], the start before the end.'
+                )
+
+
 def _merged_secrets(current: dict, changes: dict | None) -> dict:
     merged = dict(current or {})
     for key, value in (changes or {}).items():
@@ -97,6 +182,8 @@ def channel_create(*, kind: str, name: str, secrets: dict | None = None, **confi
         )
     else:
         config["address"] = _normalised_address(kind, config.get("address", ""))
+    if kind == Channel.Kind.CHAT:
+        config["settings"] = chat_channel_settings_clean(settings=config.get("settings") or {})
     if "continue_open_ticket" not in config:
         # Email threads by its headers; the other channels let the conversation follow the customer.
         config["continue_open_ticket"] = kind != Channel.Kind.EMAIL
@@ -119,6 +206,8 @@ def channel_update(*, channel: Channel, secrets: dict | None = None, **config) -
         )
     elif "address" in config:
         config["address"] = _normalised_address(channel.kind, config["address"])
+    if channel.kind == Channel.Kind.CHAT and "settings" in config:
+        config["settings"] = chat_channel_settings_clean(settings=config["settings"])
     for field, value in config.items():
         if field not in CONFIG_FIELDS:
             raise DomainError(f"{field} cannot be changed.")

@@ -19,7 +19,8 @@ class ApiBodySizeLimitMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        if request.path.startswith(("/api/", "/inbound/")):
+        # The chat widget's API takes visitors' files (CHAT_MAX_UPLOAD_BYTES) under the API's cap, not the form cap.
+        if request.path.startswith(("/api/", "/inbound/", "/chat/api/")):
             limit = settings.API_MAX_BODY_BYTES
             if length > limit:
                 limit = getattr(settings, _body_limit_setting(request.path_info))

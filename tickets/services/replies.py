@@ -12,6 +12,7 @@ from django.utils import timezone
 from channels_app.adapters.registry import AdapterNotFound, adapter_for
 from channels_app.models import Channel, SmsOptOut
 from channels_app.services.deliveries import delivery_create
+from chat.selectors import chat_reply_email_channel
 from customers.identities import normalise_identity
 from customers.models import CustomerIdentity
 from helpdesk.errors import Conflict, DomainError
@@ -28,13 +29,18 @@ MAX_REPLY_CC = 20
 
 
 def reply_channel_default(*, ticket: Ticket) -> Channel | None:
-    """The channel the customer last used, if it can still send; else the one the ticket started on."""
+    """The channel the customer last used, if it can still send; else the one the ticket started on.
+
+    A chat the visitor has left (or is not connected to) hands over to the chat channel's email channel when the
+    customer has an email address (``chat_reply_email_channel``): the conversation continues by email."""
     for channel in (ticket.customer.last_channel, ticket.channel):
         if channel is not None and channel.is_active:
             try:
                 adapter_for(channel)
             except AdapterNotFound:
                 continue
+            if channel.kind == Channel.Kind.CHAT:
+                return chat_reply_email_channel(chat_channel=channel, customer_id=ticket.customer_id) or channel
             return channel
     return None
 

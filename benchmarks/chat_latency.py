@@ -1,0 +1,423 @@
+"""Live chat latency: customer-to-agent delivery over a real uvicorn server with Redis and PostgreSQL.
+
+Opens ``--sessions`` (200) chat sessions through the widget's REST API (``POST session``), one websocket per
+visitor (``chat/ws/<public_key>/``) and one agent websocket (``ws/agent/``, the agents' group). Then every visitor
+posts ``--messages`` messages over REST (``POST messages``) with a think time between them, and for each message
+it measures the time from just before the visitor's POST to the moment the agent's websocket receives that message
+(matched by a marker in the text). Prints p50/p95/p99/max of that delivery latency and of the POST itself, and the
+messages that never reached the agent (must be 0). Target: delivery p99 under 50 ms.
+
+Everything runs on 127.0.0.1 and is created by the script: a PostgreSQL database (dropped first), a Redis database
+number for the channel layer, cache and presence (flushed first), a chat channel and an agent with a session, and
+the server. No Celery worker: the widget's messages are taken in within the request. Every process it starts is
+stopped on exit, error or Ctrl-C. The process and database handling is the API benchmark's (api_ingest.py).
+
+    .venv/bin/python benchmarks/chat_latency.py                      # 200 sessions x 3 messages, 2 workers
+    .venv/bin/python benchmarks/chat_latency.py --workers 1 --think-time 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import random
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import httpx
+import redis
+import websockets
+
+# Run as a script, this directory is on sys.path: the process and database handling is the API benchmark's.
+from api_ingest import (
+    APP_ENV_KEYS,
+    LOOPBACK_HOSTS,
+    RESULTS_DIR,
+    BenchmarkError,
+    Database,
+    Processes,
+    busy_percent,
+    free_port,
+    machine_cpu,
+    percentile,
+    recreate_postgres_database,
+    versions,
+    wait_until,
+)
+from websockets.asyncio.client import connect as websocket_connect
+
+SITE_ORIGIN = "https://shop.bench.example"
+SETUP_CODE = """
+import json
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.test import Client
+from agents.models import AgentProfile
+from channels_app.models import Channel
+from channels_app.services.channels import channel_create
+
+channel = channel_create(kind=Channel.Kind.CHAT, name="Benchmark chat", settings={"allowed_origins": [ORIGIN]})
+user = get_user_model().objects.create_user(username="bench-agent")
+AgentProfile.objects.create(user=user, display_name="Bench Agent")
+client = Client()
+client.force_login(user)
+cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+print("BENCH_SETUP " + json.dumps({"public_key": channel.public_key, "cookie": f"{cookie.key}={cookie.value}"}))
+""".replace("ORIGIN", repr(SITE_ORIGIN))
+MARKER = re.compile(r"^\[bench (\d+)\]")
+WORDS = ("hello", "my", "order", "has", "not", "arrived", "yet", "could", "you", "check", "the", "parcel", "please")
+
+
+@dataclass
+class Figures:
+    posted_at: dict[int, float] = field(default_factory=dict)  # message index -> perf_counter before the POST
+    post_seconds: dict[int, float] = field(default_factory=dict)
+    received_at: dict[int, float] = field(default_factory=dict)  # at the agent's websocket
+    statuses: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    visitor_events: int = 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=200, help="concurrent chat sessions (default 200)")
+    parser.add_argument("--messages", type=int, default=3, help="messages per session (default 3)")
+    parser.add_argument(
+        "--think-time", type=float, default=5.0, help="mean seconds between a visitor's messages (default 5)"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (default 2)")
+    parser.add_argument("--timeout", type=float, default=600, help="abort after this many seconds (default 600)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--database-name", default="helpdesk_chat_bench", help="dropped first")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/6", help="a dedicated DB number, flushed")
+    parser.add_argument(
+        "--settings",
+        default="helpdesk.settings",
+        help="DJANGO_SETTINGS_MODULE, to compare a variant (default helpdesk.settings)",
+    )
+    parser.add_argument("--log-level", default="WARNING", help="LOG_LEVEL of the server (default WARNING)")
+    parser.add_argument("--keep-logs", action="store_true")
+    args = parser.parse_args(argv)
+    if args.sessions < 1 or args.messages < 1 or args.workers < 1 or args.think_time < 0:
+        parser.error("--sessions, --messages and --workers must be at least 1, --think-time not negative")
+    for option, url in (("--postgres-url", args.postgres_url), ("--redis-url", args.redis_url)):
+        if urlsplit(url).hostname not in LOOPBACK_HOSTS:
+            parser.error(f"{option} must point to this machine (127.0.0.1)")
+    if urlsplit(args.redis_url).path.strip("/") in ("", "0"):
+        parser.error("--redis-url must name a dedicated Redis database number, not 0 (the tests use it)")
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", args.database_name):
+        parser.error("--database-name must be a plain lower-case identifier")
+    return args
+
+
+# --- The clients -----------------------------------------------------------------------------------------------
+
+
+async def start_sessions(*, http: httpx.AsyncClient, public_key: str, count: int) -> list[str]:
+    gate = asyncio.Semaphore(16)
+
+    async def one(number: int) -> str:
+        async with gate:
+            response = await http.post(f"/chat/api/{public_key}/session", json={"name": f"Visitor {number}"})
+        if response.status_code not in (200, 201):
+            raise BenchmarkError(f"POST session answered {response.status_code}: {response.text[:300]}")
+        return response.json()["visitor_token"]
+
+    return await asyncio.gather(*(one(number) for number in range(count)))
+
+
+async def agent_listen(socket, figures: Figures, *, expected: int, all_received: asyncio.Event) -> None:
+    async for raw in socket:
+        now = time.perf_counter()
+        event = json.loads(raw)
+        if event.get("type") != "message" or event["message"]["direction"] != "inbound":
+            continue
+        match = MARKER.match(event["message"]["text"])
+        if match is not None:
+            figures.received_at.setdefault(int(match[1]), now)
+            if len(figures.received_at) >= expected:
+                all_received.set()
+
+
+async def visitor_drain(socket, figures: Figures) -> None:
+    """Visitors get their own messages back (other tabs); read them so nothing queues up."""
+    async for _raw in socket:
+        figures.visitor_events += 1
+
+
+async def visitor_talk(
+    *, http: httpx.AsyncClient, public_key: str, token: str, number: int, args, rng: random.Random, figures: Figures
+) -> None:
+    headers = {"X-Visitor-Token": token}
+    for sequence in range(args.messages):
+        await asyncio.sleep(args.think_time * rng.uniform(0.5, 1.5))
+        index = number * args.messages + sequence
+        text = f"[bench {index}] " + " ".join(rng.choices(WORDS, k=rng.randint(4, 16)))
+        figures.posted_at[index] = started = time.perf_counter()
+        try:
+            response = await http.post(
+                f"/chat/api/{public_key}/messages", json={"client_id": f"m-{index}", "text": text}, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            figures.statuses["error"] = figures.statuses.get("error", 0) + 1
+            figures.errors.append(repr(exc)[:200])
+            continue
+        figures.post_seconds[index] = time.perf_counter() - started
+        key = str(response.status_code)
+        figures.statuses[key] = figures.statuses.get(key, 0) + 1
+        if response.status_code != 201:
+            figures.errors.append(f"{response.status_code}: {response.text[:200]}")
+
+
+async def drive(*, args, base_url: str, setup: dict, deadline: float) -> Figures:
+    figures = Figures()
+    rng = random.Random(args.seed)
+    ws_url = base_url.replace("http://", "ws://")
+    public_key = setup["public_key"]
+    limits = httpx.Limits(max_connections=args.sessions, max_keepalive_connections=args.sessions)
+    async with httpx.AsyncClient(base_url=base_url, headers={"Origin": SITE_ORIGIN}, timeout=30, limits=limits) as http:
+        tokens = await start_sessions(http=http, public_key=public_key, count=args.sessions)
+        print(f"[bench] {len(tokens)} sessions started; opening websockets", file=sys.stderr, flush=True)
+        agent = await websocket_connect(
+            f"{ws_url}/ws/agent/", origin=base_url, additional_headers={"Cookie": setup["cookie"]}, max_queue=None
+        )
+        gate = asyncio.Semaphore(20)
+
+        async def open_visitor(token: str):
+            async with gate:
+                return await websocket_connect(
+                    f"{ws_url}/chat/ws/{public_key}/?token={quote(token)}", origin=SITE_ORIGIN, max_queue=None
+                )
+
+        visitors = await asyncio.gather(*(open_visitor(token) for token in tokens))
+        expected = args.sessions * args.messages
+        all_received = asyncio.Event()
+        listeners = [asyncio.create_task(agent_listen(agent, figures, expected=expected, all_received=all_received))]
+        listeners += [asyncio.create_task(visitor_drain(socket, figures)) for socket in visitors]
+        print(
+            f"[bench] {len(visitors)} visitor websockets and 1 agent websocket open; posting {expected} messages",
+            file=sys.stderr,
+            flush=True,
+        )
+        talkers = [
+            visitor_talk(
+                http=http,
+                public_key=public_key,
+                token=token,
+                number=number,
+                args=args,
+                rng=random.Random(rng.random()),
+                figures=figures,
+            )
+            for number, token in enumerate(tokens)
+        ]
+        await asyncio.wait_for(asyncio.gather(*talkers), max(1.0, deadline - time.monotonic()))
+        # What has not arrived 5 s after the last answer is lost (counted, not waited for).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_received.wait(), 5)
+        for task in listeners:
+            task.cancel()
+        for socket in [agent, *visitors]:
+            await socket.close()
+    return figures
+
+
+def figures_ms(values: list[float]) -> dict[str, float]:
+    milliseconds = sorted(value * 1000 for value in values)
+    return {
+        "count": len(milliseconds),
+        "p50": round(percentile(milliseconds, 50), 2),
+        "p95": round(percentile(milliseconds, 95), 2),
+        "p99": round(percentile(milliseconds, 99), 2),
+        "max": round(milliseconds[-1], 2) if milliseconds else math.nan,
+    }
+
+
+# --- Main ------------------------------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace, *, work_dir: Path, processes: Processes) -> dict:
+    deadline = time.monotonic() + args.timeout
+    load_at_start = [round(value, 2) for value in os.getloadavg()]
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    database_url = recreate_postgres_database(admin_url=args.postgres_url, name=args.database_name)
+    redis.Redis.from_url(args.redis_url).flushdb()
+    processes.env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": args.settings,
+            "DEBUG": "false",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "PUBLIC_BASE_URL": base_url,
+            "HELPDESK_VAR_DIR": str(work_dir / "var"),
+            "MEDIA_ROOT": str(work_dir / "var" / "media"),
+            "SECRET_KEY": "benchmark-only-" + "x" * 40,
+            "LOG_LEVEL": args.log_level,
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": args.redis_url,
+            "CELERY_BROKER_URL": args.redis_url,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    print("[bench] migrating a fresh database", file=sys.stderr, flush=True)
+    processes.run("migrate", [sys.executable, "manage.py", "migrate", "--noinput"], deadline=deadline)
+    output = processes.run("setup", [sys.executable, "manage.py", "shell", "-c", SETUP_CODE], deadline=deadline)
+    line = next((line for line in output.splitlines() if line.startswith("BENCH_SETUP ")), None)
+    if line is None:
+        raise BenchmarkError(f"the setup printed no result:\n{output[-2000:]}")
+    setup = json.loads(line.removeprefix("BENCH_SETUP "))
+
+    print(f"[bench] starting uvicorn ({args.workers} workers) on {base_url}", file=sys.stderr, flush=True)
+    processes.start(
+        "uvicorn",
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "helpdesk.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+            "--no-access-log",
+            "--timeout-graceful-shutdown",
+            "5",
+        ],
+    )
+    wait_until(lambda: _healthy(base_url), what="the server's /healthz", deadline=deadline, processes=processes)
+    cpu_start = machine_cpu()
+    started = time.perf_counter()
+    figures = asyncio.run(drive(args=args, base_url=base_url, setup=setup, deadline=deadline))
+    wall = time.perf_counter() - started
+    cpu_end = machine_cpu()
+    processes.check_alive()
+
+    delivered = [figures.received_at[index] - figures.posted_at[index] for index in figures.received_at]
+    expected = args.sessions * args.messages
+    created = figures.statuses.get("201", 0)
+    lost = sorted(set(figures.posted_at) - set(figures.received_at))
+    database = Database(postgres_url=database_url)
+    try:
+        stored = database.value("select count(*) from tickets_message where direction = 'inbound'")
+        found_versions = versions(database, is_sqlite=False)
+    finally:
+        database.close()
+    checks = {
+        "messages answered 201": {"actual": created, "expected": expected},
+        "inbound messages stored": {"actual": stored, "expected": expected},
+        "messages the agent never received": {"actual": len(lost), "expected": 0},
+    }
+    for check in checks.values():
+        check["ok"] = check["actual"] == check["expected"]
+    return {
+        "benchmark": "chat_latency",
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config": {
+            "sessions": args.sessions,
+            "messages_per_session": args.messages,
+            "think_time_seconds": args.think_time,
+            "uvicorn_workers": args.workers,
+            "settings": args.settings,
+            "cpus": os.cpu_count(),
+            "load_average_at_start": load_at_start,
+            "load_average_at_end": [round(value, 2) for value in os.getloadavg()],
+            "websockets": websockets.__version__,
+        },
+        "versions": found_versions,
+        "delivery_latency_ms": figures_ms(delivered),
+        "post_latency_ms": figures_ms(list(figures.post_seconds.values())),
+        "messages_per_second": round(expected / wall, 1),
+        "machine_busy_percent": busy_percent(cpu_start, cpu_end),
+        "statuses": figures.statuses,
+        "visitor_events_received": figures.visitor_events,
+        "error_samples": figures.errors[:5],
+        "checks": checks,
+        "ok": all(check["ok"] for check in checks.values()),
+    }
+
+
+def _healthy(base_url: str) -> bool:
+    try:
+        return httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def summary(result: dict, *, results_path: Path) -> str:
+    config, delivery, post = result["config"], result["delivery_latency_ms"], result["post_latency_ms"]
+    failed = [name for name, check in result["checks"].items() if not check["ok"]]
+    lines = [
+        f"Chat latency on {result['versions']['database']}: {config['uvicorn_workers']} uvicorn workers, "
+        f"{config['cpus']} CPUs (machine {result['machine_busy_percent']:.0f}% busy)",
+        f"  sessions             {config['sessions']} visitor websockets + 1 agent websocket, "
+        f"{config['messages_per_session']} messages each, think time ~{config['think_time_seconds']} s "
+        f"({result['messages_per_second']} messages/s)",
+        f"  visitor -> agent ms  p50 {delivery['p50']:.1f}  p95 {delivery['p95']:.1f}  p99 {delivery['p99']:.1f}  "
+        f"max {delivery['max']:.1f}  ({delivery['count']} delivered; target p99 < 50)",
+        f"  POST messages ms     p50 {post['p50']:.1f}  p95 {post['p95']:.1f}  p99 {post['p99']:.1f}  "
+        f"max {post['max']:.1f}",
+        f"  answers              {result['statuses']}",
+        f"  checks               {'all passed' if not failed else 'FAILED: ' + ', '.join(failed)}",
+    ]
+    for name in failed:
+        check = result["checks"][name]
+        lines.append(f"    {name}: {check['actual']} (expected {check['expected']})")
+    if result["error_samples"]:
+        lines.append("  error samples        " + " | ".join(result["error_samples"]))
+    lines.append(f"  results              {results_path}")
+    return "\n".join(lines)
+
+
+def _raise_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    work_dir = Path(tempfile.mkdtemp(prefix="helpdesk-chat-bench-"))
+    (work_dir / "var").mkdir()
+    env = {key: value for key, value in os.environ.items() if key not in APP_ENV_KEYS}
+    processes = Processes(log_dir=work_dir, env=env)
+    succeeded = False
+    try:
+        result = run(args, work_dir=work_dir, processes=processes)
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        results_path = RESULTS_DIR / f"chat_latency-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+        results_path.write_text(json.dumps(result, indent=2) + "\n")
+        print(summary(result, results_path=results_path))
+        succeeded = result["ok"]
+        return 0 if succeeded else 1
+    except BenchmarkError as exc:
+        print(f"[bench] aborted: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("[bench] interrupted", file=sys.stderr)
+        return 130
+    finally:
+        processes.stop_all()
+        if succeeded and not args.keep_logs:
+            shutil.rmtree(work_dir, ignore_errors=True)
+        else:
+            print(f"[bench] server logs: {work_dir}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""Reads for the chat widget: a visitor's own conversation (never notes, never anyone else's messages), the
+widget's configuration, and which channel an agent's reply goes out on once the visitor has left."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.db.models import F, Prefetch
+from django.urls import reverse
+from django.utils import timezone
+
+from channels_app.adapters.registry import has_adapter
+from channels_app.models import Channel
+from chat.models import ChatVisitor
+from customers.models import CustomerIdentity
+from helpdesk.errors import NotFound
+from realtime.presence import agents_online, visitor_is_online
+from tickets.models import Attachment, Message
+
+PAGE_SIZE = 100
+DAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def chat_channel_get(*, public_key: str) -> Channel | None:
+    return Channel.objects.filter(public_key=public_key, kind=Channel.Kind.CHAT, is_active=True).first()
+
+
+def chat_visitor_get(*, channel: Channel, public_id: uuid.UUID) -> ChatVisitor | None:
+    return ChatVisitor.objects.filter(channel=channel, public_id=public_id).first()
+
+
+def _conversation_messages(visitor: ChatVisitor):
+    """Messages the visitor may see: from and to their customer (inbound and outbound, never notes), on the tickets
+    their customer has chatted on through this channel, whichever channel each message took (an agent's reply by
+    email after the visitor left belongs to the conversation). A ticket's messages from other people (a colleague
+    on Cc of an email ticket) are not theirs to read."""
+    chat_tickets = Message.objects.filter(customer_id=visitor.customer_id, channel_id=visitor.channel_id).values(
+        "ticket_id"
+    )
+    return Message.objects.filter(
+        customer_id=visitor.customer_id,
+        ticket_id__in=chat_tickets,
+        direction__in=(Message.Direction.INBOUND, Message.Direction.OUTBOUND),
+    )
+
+
+def visitor_messages_page(*, visitor: ChatVisitor, after: int | None = None) -> list[Message]:
+    """Oldest first, at most ``PAGE_SIZE``, after message id ``after`` (a keyset cursor). Two queries whatever the
+    size: the messages (with their authors) and their attachments."""
+    messages = _conversation_messages(visitor)
+    if after is not None:
+        messages = messages.filter(pk__gt=after)
+    return list(
+        messages.select_related("author__agent_profile")
+        .prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("pk")))
+        .order_by("pk")[:PAGE_SIZE]
+    )
+
+
+def visitor_message_get(*, visitor: ChatVisitor, message_id: int) -> Message:
+    """One message of the visitor's conversation; NotFound alike for a missing one and another visitor's."""
+    message = _conversation_messages(visitor).filter(pk=message_id).first()
+    if message is None:
+        raise NotFound("No such message.")
+    return message
+
+
+def visitor_attachment_get(*, visitor: ChatVisitor, attachment_id: int) -> Attachment:
+    """An attachment of the visitor's conversation; NotFound alike for a missing one and another visitor's."""
+    attachment = Attachment.objects.filter(
+        pk=attachment_id, message__in=_conversation_messages(visitor).values("pk")
+    ).first()
+    if attachment is None:
+        raise NotFound("No such attachment.")
+    return attachment
+
+
+def chat_message_data(*, message: Message, channel: Channel) -> dict:
+    """A message as the widget sees it, over REST and in websocket events. ``message`` should come with
+    ``author__agent_profile`` and ``attachments`` loaded (``visitor_messages_page`` does)."""
+    author_name = ""
+    if message.direction == Message.Direction.OUTBOUND and message.author is not None:
+        profile = getattr(message.author, "agent_profile", None)
+        author_name = (profile.display_name if profile else "") or message.author.get_short_name() or ""
+    base = settings.PUBLIC_BASE_URL
+    return {
+        "id": message.pk,
+        "ticket_id": message.ticket_id,
+        "direction": message.direction,
+        "text": message.text,
+        "created_at": message.created_at,
+        "author_name": author_name,
+        "attachments": [
+            {
+                "id": attachment.pk,
+                "filename": attachment.filename,
+                "content_type": attachment.content_type,
+                "size": attachment.size,
+                "url": base
+                + reverse(
+                    "chat:attachment-download",
+                    kwargs={"public_key": channel.public_key, "attachment_id": attachment.pk},
+                ),
+            }
+            for attachment in message.attachments.all()
+        ],
+    }
+
+
+# --- Configuration ---------------------------------------------------------------------------------------------
+
+
+def business_hours_is_open(*, business_hours: dict | None, now: datetime | None = None) -> bool:
+    """Whether ``now`` falls in one of today's ranges, in the channel's time zone. No business hours: always
+    open. A day not listed is closed; ranges are ``[["09:00", "17:00"], ...]``, end exclusive."""
+    if not business_hours:
+        return True
+    try:
+        zone = ZoneInfo(business_hours.get("time_zone") or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    local = (now or timezone.now()).astimezone(zone)
+    ranges = (business_hours.get("days") or {}).get(DAY_KEYS[local.weekday()]) or []
+    current = local.time().replace(tzinfo=None)
+    return any(time.fromisoformat(start) <= current < time.fromisoformat(end) for start, end in ranges)
+
+
+@dataclass(frozen=True)
+class WidgetConfig:
+    name: str
+    color: str
+    greeting: str
+    texts: dict
+    is_open: bool
+    agents_online: bool
+    expected_reply_minutes: int | None
+    pre_chat_form: bool
+    max_message_chars: int
+    max_upload_bytes: int
+    offer_email: bool
+
+
+def widget_config(*, channel: Channel) -> WidgetConfig:
+    options = channel.settings or {}
+    is_open = business_hours_is_open(business_hours=options.get("business_hours"))
+    anyone_online = agents_online(channel=channel)
+    return WidgetConfig(
+        name=channel.name,
+        color=options.get("color") or "",
+        greeting=options.get("greeting") or "",
+        texts=dict(options.get("texts") or {}),
+        is_open=is_open,
+        agents_online=anyone_online,
+        expected_reply_minutes=options.get("expected_reply_minutes"),
+        pre_chat_form=bool(options.get("pre_chat_form", False)),
+        max_message_chars=settings.HELPDESK["CHAT_MAX_MESSAGE_CHARS"],
+        max_upload_bytes=settings.HELPDESK["CHAT_MAX_UPLOAD_BYTES"],
+        offer_email=not is_open or not anyone_online,
+    )
+
+
+# --- Replies after the visitor left ------------------------------------------------------------------------------
+
+
+def chat_reply_email_channel(*, chat_channel: Channel, customer_id: int) -> Channel | None:
+    """The email channel an agent's reply should take instead of ``chat_channel``: when the customer's latest
+    visitor on it has left (or is not connected), the customer has an email address, and the chat channel names an
+    active email channel (``email_channel_id``). None means: reply on the chat."""
+    email_channel_id = (chat_channel.settings or {}).get("email_channel_id")
+    if not email_channel_id:
+        return None
+    visitor = (
+        ChatVisitor.objects.filter(channel=chat_channel, customer_id=customer_id)
+        .order_by(F("last_seen_at").desc(nulls_last=True), "-pk")
+        .only("pk", "public_id", "left_at")
+        .first()
+    )
+    if visitor is None:
+        return None
+    if visitor.left_at is None and visitor_is_online(visitor_public_id=visitor.public_id):
+        return None
+    if not CustomerIdentity.objects.filter(customer_id=customer_id, kind=CustomerIdentity.Kind.EMAIL).exists():
+        return None
+    email_channel = Channel.objects.filter(pk=email_channel_id, kind=Channel.Kind.EMAIL, is_active=True).first()
+    if email_channel is None or not has_adapter(email_channel):
+        return None
+    return email_channel

@@ -1,0 +1,1 @@
+"""Pages the desk serves itself for chat (the widget's API lives in ``chat.api``)."""

@@ -1,0 +1,251 @@
+"""Websocket consumers: the agents' live connection (``ws/agent/``) and what every consumer shares.
+
+Consumers authenticate, join groups and relay; they never write to the database themselves (read receipts go
+through the chat services). A refused connection is accepted and then closed with code 4403, so a browser sees the
+code (a refused handshake shows only 1006) and the client knows not to retry with the same credentials.
+
+Server -> agent events: ``message``, ``typing``, ``read``, ``viewers`` (see realtime/publish.py for the shapes) and
+``error`` (``{"type": "error", "code", "detail", "ticket_id"?}``: an unknown request, or a ticket that does not
+exist or that the agent may not see, alike).
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from helpdesk.errors import NotFound
+from realtime.groups import AGENTS, ticket_group
+from realtime.origins import agent_origin_is_allowed
+from realtime.presence import (
+    HEARTBEAT_SECONDS,
+    PresenceEntry,
+    agent_presence_join,
+    presence_leave,
+    presence_refresh,
+    ticket_viewer_join,
+    ticket_viewers,
+)
+from realtime.publish import realtime_send
+from realtime.selectors import AgentViewer, agent_viewer_get, ticket_visitor_groups
+from tickets.selectors.tickets import ticket_get_for_agent
+
+logger = logging.getLogger(__name__)
+
+CLOSE_FORBIDDEN = 4403
+MAX_SUBSCRIPTIONS = 50  # tickets one agent connection follows at once (open tabs of the console)
+
+
+class TypingThrottle:
+    """Typing indicators, at most a few per second whatever a client sends: a start passes when the previous one
+    is ``START_INTERVAL`` old (a refresh while typing goes on every ``REFRESH_INTERVAL``), a stop only after a
+    start. Clients let an indicator lapse by themselves after a few seconds, so a dropped one does no harm."""
+
+    START_INTERVAL = 0.5
+    REFRESH_INTERVAL = 3.0
+
+    def __init__(self) -> None:
+        self.is_typing = False
+        self.sent_at = -1e9
+
+    def allow(self, is_typing: bool) -> bool:
+        now = time.monotonic()
+        if not is_typing:
+            allowed = self.is_typing
+        elif self.is_typing:
+            allowed = now - self.sent_at >= self.REFRESH_INTERVAL
+        else:
+            allowed = now - self.sent_at >= self.START_INTERVAL
+        if allowed:
+            self.is_typing = is_typing
+            self.sent_at = now if is_typing else self.sent_at
+        return allowed
+
+
+def header(scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+class RealtimeConsumer(AsyncJsonWebsocketConsumer):
+    """Joined groups and presence entries, kept alive by a heartbeat and released on disconnect."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.connection_id = uuid.uuid4().hex
+        self.joined_groups: set[str] = set()
+        self.presence_entries: set[PresenceEntry] = set()
+        self.heartbeat: asyncio.Task | None = None
+
+    async def refuse(self) -> None:
+        await self.accept()
+        await self.close(code=CLOSE_FORBIDDEN)
+
+    async def group_join(self, group: str) -> None:
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.joined_groups.add(group)
+
+    async def group_leave(self, group: str) -> None:
+        self.joined_groups.discard(group)
+        await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def presence_add(self, entry: PresenceEntry) -> None:
+        self.presence_entries.add(entry)
+        if self.heartbeat is None:
+            self.heartbeat = asyncio.create_task(self._beat())
+
+    async def presence_remove(self, entry: PresenceEntry) -> None:
+        self.presence_entries.discard(entry)
+        await sync_to_async(presence_leave, thread_sensitive=False)(entries=[entry])
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await sync_to_async(presence_refresh, thread_sensitive=False)(entries=list(self.presence_entries))
+
+    async def disconnect(self, code) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.heartbeat
+        if self.presence_entries:
+            entries, self.presence_entries = list(self.presence_entries), set()
+            await sync_to_async(presence_leave, thread_sensitive=False)(entries=entries)
+        for group in list(self.joined_groups):
+            with contextlib.suppress(Exception):  # Redis gone: its groups expire by themselves
+                await self.group_leave(group)
+
+    async def send_error(self, *, code: str, detail: str, **extra) -> None:
+        await self.send_json({"type": "error", "code": code, "detail": detail, **extra})
+
+    async def realtime_event(self, message: dict) -> None:
+        """A ``realtime.event`` from a group (realtime/publish.py)."""
+        if message.get("sender") == self.channel_name:
+            return  # this connection's own typing
+        await self.send_json(message["event"])
+
+
+class AgentConsumer(RealtimeConsumer):
+    """``ws/agent/``: a signed-in agent's console. Joins AGENTS (new messages everywhere, filtered to what the
+    agent may see) and, on request and after the access check, the groups of the tickets they open."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.agent: AgentViewer | None = None
+        self.subscriptions: dict[int, tuple[int, PresenceEntry]] = {}  # ticket id -> (customer id, viewer entry)
+        self.typing: dict[int, TypingThrottle] = {}
+
+    async def connect(self) -> None:
+        if not agent_origin_is_allowed(header(self.scope, b"origin")):
+            await self.refuse()
+            return
+        self.agent = await database_sync_to_async(agent_viewer_get)(user=self.scope.get("user"))
+        if self.agent is None:
+            await self.refuse()
+            return
+        # Groups and presence before accepting: once the client sees the socket open, it misses nothing.
+        await self.group_join(AGENTS)
+        entry = await sync_to_async(agent_presence_join, thread_sensitive=False)(
+            user_id=self.agent.user_id, connection_id=self.connection_id
+        )
+        await self.presence_add(entry)
+        await self.accept()
+
+    async def disconnect(self, code) -> None:
+        subscribed = list(self.subscriptions)
+        self.subscriptions.clear()
+        await super().disconnect(code)
+        for ticket_id in subscribed:
+            await self._viewers_publish(ticket_id)
+
+    async def receive_json(self, content, **kwargs) -> None:
+        if self.agent is None:
+            return
+        kind = content.get("type") if isinstance(content, dict) else None
+        ticket_id = content.get("ticket_id") if isinstance(content, dict) else None
+        if kind not in ("subscribe", "unsubscribe", "typing", "read") or not _is_id(ticket_id):
+            await self.send_error(code="bad_request", detail="Unknown or malformed request.")
+            return
+        if kind == "subscribe":
+            await self._subscribe(ticket_id)
+        elif ticket_id not in self.subscriptions:
+            await self.send_error(code="not_subscribed", detail="Subscribe to the ticket first.", ticket_id=ticket_id)
+        elif kind == "unsubscribe":
+            await self._unsubscribe(ticket_id)
+        elif kind == "typing":
+            await self._typing(ticket_id, is_typing=bool(content.get("is_typing")))
+        else:
+            await self.send_error(
+                code="not_supported", detail="Agents' read receipts are not recorded yet.", ticket_id=ticket_id
+            )
+
+    async def realtime_event(self, message: dict) -> None:
+        if not self.agent.may_see(message.get("audience")):
+            return
+        event = message["event"]
+        if (
+            message.get("group") == AGENTS
+            and event.get("type") == "message"
+            and event["message"]["ticket_id"] in self.subscriptions
+        ):
+            return  # it comes through the ticket's group too: once is enough
+        await super().realtime_event(message)
+
+    async def _subscribe(self, ticket_id: int) -> None:
+        if ticket_id in self.subscriptions:
+            return
+        if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
+            await self.send_error(code="too_many_subscriptions", detail="Too many open tickets.", ticket_id=ticket_id)
+            return
+        try:
+            ticket = await database_sync_to_async(ticket_get_for_agent)(user=self.scope["user"], ticket_id=ticket_id)
+        except NotFound:
+            await self.send_error(code="not_found", detail="No such ticket.", ticket_id=ticket_id)
+            return
+        await self.group_join(ticket_group(ticket.pk))
+        entry = await sync_to_async(ticket_viewer_join, thread_sensitive=False)(
+            ticket_id=ticket.pk, user_id=self.agent.user_id, name=self.agent.name, connection_id=self.connection_id
+        )
+        self.subscriptions[ticket.pk] = (ticket.customer_id, entry)
+        await self.presence_add(entry)
+        await self._viewers_publish(ticket.pk)
+
+    async def _unsubscribe(self, ticket_id: int) -> None:
+        _customer_id, entry = self.subscriptions.pop(ticket_id)
+        self.typing.pop(ticket_id, None)
+        await self.group_leave(ticket_group(ticket_id))
+        await self.presence_remove(entry)
+        await self._viewers_publish(ticket_id)
+
+    async def _typing(self, ticket_id: int, *, is_typing: bool) -> None:
+        if not self.typing.setdefault(ticket_id, TypingThrottle()).allow(is_typing):
+            return
+        customer_id, _entry = self.subscriptions[ticket_id]
+        visitor_groups = await database_sync_to_async(ticket_visitor_groups)(
+            ticket_id=ticket_id, customer_id=customer_id
+        )
+        event = {
+            "type": "typing",
+            "ticket_id": ticket_id,
+            "who": "agent",
+            "name": self.agent.name,
+            "is_typing": is_typing,
+        }
+        await realtime_send(groups=[ticket_group(ticket_id), *visitor_groups], event=event, sender=self.channel_name)
+
+    async def _viewers_publish(self, ticket_id: int) -> None:
+        agents = await sync_to_async(ticket_viewers, thread_sensitive=False)(ticket_id=ticket_id)
+        await realtime_send(
+            groups=[ticket_group(ticket_id)], event={"type": "viewers", "ticket_id": ticket_id, "agents": agents}
+        )
+
+
+def _is_id(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
