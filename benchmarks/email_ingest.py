@@ -87,6 +87,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=1,
         help="ingest each wave in this many processes, split by sender (default 1; the peer uses one)",
     )
+    parser.add_argument(
+        "--parse-workers",
+        type=int,
+        default=1,
+        help="email_import_many's parse_workers: parse each batch in this many forked processes while the "
+        "previous batch is written (default 1: parse in the importing process)",
+    )
     parser.add_argument("--skip-peer", action="store_true", help="reuse the last peer results JSON for this corpus")
     parser.add_argument("--no-peer", action="store_true", help="measure ours only")
     parser.add_argument("--profile", type=int, default=0, metavar="K", help="print the K top costs (cProfile)")
@@ -232,7 +239,9 @@ def postgres_version() -> str:
 class Ours:
     """Ingests the corpus through ``email_import`` and keeps every outcome."""
 
-    def __init__(self, corpus: Corpus, *, profile: bool, workers: int = 1, batch_size: int = 100) -> None:
+    def __init__(
+        self, corpus: Corpus, *, profile: bool, workers: int = 1, batch_size: int = 100, parse_workers: int = 1
+    ) -> None:
         from channels_app.models import Channel
         from channels_app.services.channels import channel_create
 
@@ -240,18 +249,21 @@ class Ours:
         self.channel = channel_create(kind=Channel.Kind.EMAIL, name="Benchmark mailbox", address=CHANNEL_ADDRESS)
         self.outcomes: dict[str, dict] = {}
         self.seconds = 0.0
-        self.cpu_seconds = 0.0  # this process's CPU time while ingesting (one worker only)
-        self.backend_cpu_seconds = 0.0  # and its PostgreSQL backend's
+        self.cpu_seconds = 0.0  # CPU time of the importing processes (and their parsing children) while ingesting
+        self.backend_cpu_seconds = 0.0  # and of their PostgreSQL backends
+        self.statements = collections.Counter()  # SQL statements sent while ingesting: "all", "savepoint"
         self.wave_log: list[str] = []
         self.profiler = cProfile.Profile() if profile else None
         self.workers = workers
         self.batch_size = batch_size
+        self.parse_workers = parse_workers
         self.pool = None
         if workers > 1:
             from django.db import connections
 
-            global _WORKER_CHANNEL
+            global _WORKER_CHANNEL, _WORKER_BATCH_SIZE
             _WORKER_CHANNEL = self.channel
+            _WORKER_BATCH_SIZE = batch_size
             # Forked once, before any timing, like Celery workers already running; each opens its own connection.
             connections.close_all()
             self.pool = multiprocessing.get_context("fork").Pool(workers)
@@ -301,22 +313,32 @@ class Ours:
         profiler = self.profiler
         if profiler is not None:
             profiler.enable()
-        cpu, backend_cpu = time.process_time(), _backend_cpu_seconds()
+        from django.db import connection
+
+        counter = _StatementCounter(self.statements)
+        cpu, backend_cpu = _cpu_seconds(), _backend_cpu_seconds()
         started = time.perf_counter()
-        if self.batch_size > 1:
-            # What `manage.py ingest_email` does with a mailbox: a commit per batch, a savepoint per message.
-            try:
-                for name, outcome in email_import_many(channel=channel, messages=raws, batch_size=self.batch_size):
-                    outcomes[name] = {"status": outcome.status, "event_id": outcome.event_id, "reason": outcome.reason}
-            except Exception:  # a crash of the import itself: the batch's messages count as crashed
+        with connection.execute_wrapper(counter):
+            if self.batch_size > 1:
+                # What `manage.py ingest_email` does with a mailbox: a commit per batch, a savepoint per message.
+                try:
+                    for name, outcome in email_import_many(
+                        channel=channel, messages=raws, batch_size=self.batch_size, parse_workers=self.parse_workers
+                    ):
+                        outcomes[name] = {
+                            "status": outcome.status,
+                            "event_id": outcome.event_id,
+                            "reason": outcome.reason,
+                        }
+                except Exception:  # a crash of the import itself: the batch's messages count as crashed
+                    for name, raw in raws:
+                        if name not in outcomes:
+                            outcomes[name] = _import_one(email_import, channel, raw)
+            else:
                 for name, raw in raws:
-                    if name not in outcomes:
-                        outcomes[name] = _import_one(email_import, channel, raw)
-        else:
-            for name, raw in raws:
-                outcomes[name] = _import_one(email_import, channel, raw)
+                    outcomes[name] = _import_one(email_import, channel, raw)
         seconds = time.perf_counter() - started
-        self.cpu_seconds += time.process_time() - cpu
+        self.cpu_seconds += _cpu_seconds() - cpu
         self.backend_cpu_seconds += _backend_cpu_seconds() - backend_cpu
         if profiler is not None:
             profiler.disable()
@@ -330,8 +352,11 @@ class Ours:
             sender = self.corpus.sender.get(name) or name
             chunks[zlib.crc32(sender.encode()) % self.workers].append((name, raw))
         started = time.perf_counter()
-        for outcomes in self.pool.map(_worker_ingest, chunks):
+        for outcomes, cpu, backend_cpu, statements in self.pool.map(_worker_ingest, chunks):
             self.outcomes.update(outcomes)
+            self.cpu_seconds += cpu
+            self.backend_cpu_seconds += backend_cpu
+            self.statements.update(statements)
         return time.perf_counter() - started
 
     def thread_tickets(self) -> dict[int, int]:
@@ -361,6 +386,28 @@ class Ours:
 
 
 _WORKER_CHANNEL = None
+_WORKER_BATCH_SIZE = 100
+
+
+class _StatementCounter:
+    """A Django execute wrapper counting the SQL statements sent (savepoints among them)."""
+
+    def __init__(self, counts: collections.Counter) -> None:
+        self.counts = counts
+
+    def __call__(self, execute, sql, params, many, context):
+        self.counts["all"] += 1
+        if os.environ.get("BENCH_STATEMENT_SHAPES"):
+            self.counts["shape: " + re.sub(r"%s(, %s)*|\"s\d+_x\d+\"", "?", sql)[:110]] += 1
+        if sql.lstrip()[:9].upper() in ("SAVEPOINT", "RELEASE S", "ROLLBACK ") and "SAVEPOINT" in sql.upper():
+            self.counts["savepoint"] += 1
+        return execute(sql, params, many, context)
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its children that have ended (the parsing processes of a batch import)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def _backend_cpu_seconds() -> float:
@@ -391,10 +438,30 @@ def _import_one(email_import, channel, raw: bytes) -> dict:
     return {"status": outcome.status, "event_id": outcome.event_id, "reason": outcome.reason}
 
 
-def _worker_ingest(chunk: list[tuple[str, bytes]]) -> dict[str, dict]:
-    from channels_app.email.importing import email_import
+def _worker_ingest(chunk: list[tuple[str, bytes]]) -> tuple[dict[str, dict], float, float, collections.Counter]:
+    """One worker's share of a wave, imported as the single-process run imports (batches, or one by one with
+    --batch-size 1); returns the outcomes, its CPU seconds, its PostgreSQL backend's, and its statements."""
+    from django.db import connection
 
-    return {name: _import_one(email_import, _WORKER_CHANNEL, raw) for name, raw in chunk}
+    from channels_app.email.importing import email_import, email_import_many
+
+    statements = collections.Counter()
+    cpu, backend_cpu = _cpu_seconds(), _backend_cpu_seconds()
+    outcomes = {}
+    with connection.execute_wrapper(_StatementCounter(statements)):
+        if _WORKER_BATCH_SIZE > 1:
+            try:
+                for name, outcome in email_import_many(
+                    channel=_WORKER_CHANNEL, messages=chunk, batch_size=_WORKER_BATCH_SIZE
+                ):
+                    outcomes[name] = {"status": outcome.status, "event_id": outcome.event_id, "reason": outcome.reason}
+            except Exception:  # a crash of the import itself: the batch's messages count as crashed
+                for name, raw in chunk:
+                    if name not in outcomes:
+                        outcomes[name] = _import_one(email_import, _WORKER_CHANNEL, raw)
+        else:
+            outcomes = {name: _import_one(email_import, _WORKER_CHANNEL, raw) for name, raw in chunk}
+    return outcomes, _cpu_seconds() - cpu, _backend_cpu_seconds() - backend_cpu, statements
 
 
 # --- Scoring ---------------------------------------------------------------------------------------------------
@@ -701,6 +768,14 @@ def report(res: dict, peer: dict | None) -> list[str]:
             else ""
         )
     )
+    for shape, count in res.get("statement_shapes", [])[:40]:
+        add(f"    {count / res['n']:5.2f} per message  {shape}")
+    if res.get("statements_per_message") is not None:
+        add(
+            f"  SQL statements per message {res['statements_per_message']}"
+            f" ({res['savepoint_statements_per_message']} of them savepoints); batch size {res.get('batch_size')},"
+            f" parse workers {res.get('parse_workers')}"
+        )
     width = 34
     peer_name = f"django-helpdesk {peer['versions'].get('django-helpdesk')}" if peer else "django-helpdesk"
 
@@ -885,11 +960,18 @@ def main(argv: list[str] | None = None) -> int:
     var_dir = Path(tempfile.mkdtemp(prefix="email-ingest-bench-"))
     try:
         django_start(database_url=args.database_url, var_dir=var_dir, log_level=args.log_level)
-        ours = Ours(corpus, profile=args.profile > 0, workers=args.workers, batch_size=args.batch_size)
+        ours = Ours(
+            corpus,
+            profile=args.profile > 0,
+            workers=args.workers,
+            batch_size=args.batch_size,
+            parse_workers=args.parse_workers,
+        )
         load_before = os.getloadavg()
 
-        def per_message(seconds: float) -> float | None:
-            return round(1000 * seconds / len(corpus.entries), 2) if args.workers == 1 else None
+        def per_message(seconds: float) -> float:
+            # Summed over the worker processes with --workers: what a message costs, whichever core ran it.
+            return round(1000 * seconds / len(corpus.entries), 2)
 
         print(f"ingesting {len(corpus.entries)} messages ({args.mode}) ...", file=sys.stderr, flush=True)
         ours.run(args.mode)
@@ -909,6 +991,14 @@ def main(argv: list[str] | None = None) -> int:
             "load_average": {"before": load_before, "after": os.getloadavg()},
             "cpu_ms_per_message": per_message(ours.cpu_seconds),
             "postgres_cpu_ms_per_message": per_message(ours.backend_cpu_seconds),
+            "statements_per_message": round(ours.statements["all"] / len(corpus.entries), 1),
+            "savepoint_statements_per_message": round(ours.statements["savepoint"] / len(corpus.entries), 1),
+            "parse_workers": args.parse_workers,
+            # BENCH_STATEMENT_SHAPES=1: which statements they are (the first 110 characters of each shape).
+            "statement_shapes": [
+                (shape[7:], count) for shape, count in ours.statements.most_common() if shape.startswith("shape: ")
+            ],
+            "batch_size": args.batch_size,
             "seconds": round(ours.seconds, 3),
             "messages_per_s": round(len(corpus.entries) / ours.seconds, 1),
             "waves": ours.wave_log,

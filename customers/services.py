@@ -1,43 +1,90 @@
 """Writes for customers: recognising them from an identity, upserts from the company's systems, context events."""
 
 import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from customers.models import ContextEvent, Customer, CustomerIdentity
 from customers.types import IdentityInput
 from helpdesk.errors import Conflict
+
+if TYPE_CHECKING:
+    from channels_app.models import Channel
 
 logger = logging.getLogger(__name__)
 
 PROFILE_FIELDS = ("name", "locale", "time_zone", "company", "plan", "lifetime_value")
 
 
-def customer_resolve(*, identity: IdentityInput, name: str = "") -> tuple[Customer, CustomerIdentity, bool]:
+class _Preloaded:
+    """Identities read for a batch at once: the rows that existed, and the values that did not (each used once:
+    after its first message creates it or fails to, the database is asked again)."""
+
+    def __init__(self, found: dict[tuple[str, str], CustomerIdentity], absent: set[tuple[str, str]]):
+        self.found = found
+        self.absent = absent
+
+
+_preloaded: ContextVar[_Preloaded | None] = ContextVar("customers_preloaded_identities", default=None)
+
+
+@contextmanager
+def customer_identities_preload(*, identities: Iterable[IdentityInput]) -> Iterator[None]:
+    """Within the block, ``customer_resolve`` finds these identities (normalised) without a query each: one query
+    reads them all. For a batch import inside one transaction, which calls ``customer_resolve`` inside a savepoint
+    of its own: an identity read as absent is created without one, so if another process created it meanwhile,
+    ``IntegrityError`` reaches the caller, to undo and try again (the identity is then read from the database)."""
+    keys = {(identity.kind, identity.value) for identity in identities}
+    found = {}
+    if keys:
+        by_kind: dict[str, set[str]] = {}
+        for kind, value in keys:
+            by_kind.setdefault(kind, set()).add(value)
+        query = Q()
+        for kind, values in by_kind.items():
+            query |= Q(kind=kind, value__in=values)
+        found = {
+            (row.kind, row.value): row for row in CustomerIdentity.objects.select_related("customer").filter(query)
+        }
+    token = _preloaded.set(_Preloaded(found, keys - set(found)))
+    try:
+        yield
+    finally:
+        _preloaded.reset(token)
+
+
+def customer_resolve(
+    *, identity: IdentityInput, name: str = "", seen_on: "Channel | None" = None
+) -> tuple[Customer, CustomerIdentity, bool]:
     """The customer who owns ``identity``, creating customer and identity when nobody does.
 
     Safe under concurrency: the identity's unique constraint decides who creates it, and the loser reads the
-    winner's row. Returns ``(customer, identity, created)``.
+    winner's row. Returns ``(customer, identity, created)``. ``seen_on``: the channel the customer is writing on
+    now, recorded as their last channel and visit when the customer is created (the caller records it otherwise).
     """
-    existing = _identity_get(identity)
+    existing, is_known_absent = _identity_known(identity)
     if existing is not None:
         if identity.is_verified and not existing.is_verified:
             CustomerIdentity.objects.filter(pk=existing.pk).update(is_verified=True)
             existing.is_verified = True
         return existing.customer, existing, False
+    if is_known_absent:
+        # A batch read it as absent in this transaction: no savepoint. Should another process have created it
+        # meanwhile, IntegrityError goes to the batch, whose savepoint undoes this and which tries again.
+        customer, created_identity = _customer_create(identity, name, seen_on)
+        logger.info("customers.customer_created", extra={"customer_id": customer.pk})
+        return customer, created_identity, True
     try:
         with transaction.atomic():
-            customer = Customer.objects.create(name=name[:200])
-            created_identity = CustomerIdentity.objects.create(
-                customer=customer,
-                kind=identity.kind,
-                value=identity.value,
-                is_verified=identity.is_verified,
-                is_primary=True,
-            )
+            customer, created_identity = _customer_create(identity, name, seen_on)
     except IntegrityError:
         existing = _identity_get(identity)
         if existing is None:
@@ -45,6 +92,21 @@ def customer_resolve(*, identity: IdentityInput, name: str = "") -> tuple[Custom
         return existing.customer, existing, False
     logger.info("customers.customer_created", extra={"customer_id": customer.pk})
     return customer, created_identity, True
+
+
+def _customer_create(
+    identity: IdentityInput, name: str, seen_on: "Channel | None"
+) -> tuple[Customer, CustomerIdentity]:
+    seen = {"last_channel": seen_on, "last_seen_at": timezone.now()} if seen_on is not None else {}
+    customer = Customer.objects.create(name=name[:200], **seen)
+    created_identity = CustomerIdentity.objects.create(
+        customer=customer,
+        kind=identity.kind,
+        value=identity.value,
+        is_verified=identity.is_verified,
+        is_primary=True,
+    )
+    return customer, created_identity
 
 
 def customer_identity_add(*, customer: Customer, identity: IdentityInput) -> CustomerIdentity:
@@ -145,6 +207,20 @@ def context_event_record(
         return event, True
     except IntegrityError:
         return ContextEvent.objects.get(customer=customer, source=source, external_id=external_id), False
+
+
+def _identity_known(identity: IdentityInput) -> tuple[CustomerIdentity | None, bool]:
+    """As ``_identity_get``, from a batch's preloaded identities when there are some; and whether the batch read
+    it as absent (said once: after that, the database is asked)."""
+    preloaded = _preloaded.get()
+    if preloaded is not None:
+        key = (identity.kind, identity.value)
+        if key in preloaded.found:
+            return preloaded.found[key], False
+        if key in preloaded.absent:
+            preloaded.absent.discard(key)
+            return None, True
+    return _identity_get(identity), False
 
 
 def _identity_get(identity: IdentityInput) -> CustomerIdentity | None:

@@ -10,7 +10,7 @@ from django.utils import timezone
 from agents.models import ApiToken
 from agents.services import api_token_create
 from channels_app.models import InboundEvent
-from channels_app.services import inbound_process
+from channels_app.services import inbound_dispatch
 from channels_app.services.inbound_process import ProcessingShouldRetry, inbound_event_process
 from channels_app.services.inbound_receive import inbound_event_receive
 from channels_app.services.sweeps import stalled_inbound_event_ids
@@ -57,7 +57,7 @@ def status_url(event: InboundEvent) -> str:
 
 
 def test_an_unexpected_error_marks_the_event_failed_keeps_it_raw_and_asks_for_a_retry(event, monkeypatch):
-    monkeypatch.setattr(inbound_process, "message_ingest", ingest_fails)
+    monkeypatch.setattr(inbound_dispatch, "message_ingest", ingest_fails)
 
     with pytest.raises(ProcessingShouldRetry):
         inbound_event_process(event_id=event.pk)
@@ -73,7 +73,7 @@ def test_an_unexpected_error_marks_the_event_failed_keeps_it_raw_and_asks_for_a_
 
 
 def test_the_service_stops_asking_for_retries_after_the_last_attempt(event, max_attempts, monkeypatch):
-    monkeypatch.setattr(inbound_process, "message_ingest", ingest_fails)
+    monkeypatch.setattr(inbound_dispatch, "message_ingest", ingest_fails)
     for _ in range(max_attempts - 1):
         with pytest.raises(ProcessingShouldRetry):
             inbound_event_process(event_id=event.pk)
@@ -90,7 +90,7 @@ def test_the_service_stops_asking_for_retries_after_the_last_attempt(event, max_
 def test_a_posted_message_whose_processing_fails_is_accepted_and_shows_as_failed(
     integration_client, api_channel, monkeypatch, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(inbound_process, "message_ingest", ingest_fails)
+    monkeypatch.setattr(inbound_dispatch, "message_ingest", ingest_fails)
 
     with django_capture_on_commit_callbacks(execute=True):
         response = integration_client.post(
@@ -113,7 +113,7 @@ def test_a_posted_message_whose_processing_fails_is_accepted_and_shows_as_failed
 def test_an_admin_retries_a_failed_event_after_the_fix(
     event, admin_client, monkeypatch, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(inbound_process, "message_ingest", ingest_fails)
+    monkeypatch.setattr(inbound_dispatch, "message_ingest", ingest_fails)
     with pytest.raises(ProcessingShouldRetry):
         inbound_event_process(event_id=event.pk)
     monkeypatch.undo()  # the fix is deployed

@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 
 from channels_app.email.importing import email_import
 from channels_app.models import InboundEvent
-from channels_app.services import inbound_process
+from channels_app.services import inbound_dispatch
 from tests.factories import ChannelFactory
 from tickets.models import Message, Ticket
 
@@ -242,7 +242,7 @@ def test_an_unexpected_error_marks_the_event_failed_and_the_import_goes_on(chann
     def ingest_fails(*, channel, inbound):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(inbound_process, "message_ingest", ingest_fails)
+    monkeypatch.setattr(inbound_dispatch, "message_ingest", ingest_fails)
 
     outcome = email_import(channel=channel, raw=MESSAGES[0])
 

@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from channels_app.models import Channel
@@ -34,6 +34,7 @@ from tickets.html import html_to_text, sanitise_html
 from tickets.models import Message, Ticket, TimelineEvent
 from tickets.services.attachments import attachment_store
 from tickets.services.events import event_record
+from tickets.services.ingest_batch import ingest_batch_current
 from tickets.services.inline_images import message_inline_images_link
 from tickets.services.participants import participants_record
 from tickets.services.threading import ThreadMatch, thread_find
@@ -53,56 +54,85 @@ class IngestResult:
     is_new_ticket: bool
 
 
-@transaction.atomic
 def message_ingest(*, channel: Channel, inbound: InboundMessage) -> IngestResult:
     """Store ``inbound`` on the right ticket of the right customer, once.
 
     Locks the customer row for the rest of the transaction, so two messages of one customer arriving at once
     cannot open two tickets. Raises ``IngestRejected`` (quarantine, do not retry) for messages that cannot be
-    taken in as they are.
+    taken in as they are; whatever it raises, it leaves nothing behind.
     """
+    # Inside a batch import the caller already holds a savepoint around each message (``ingest_batch``'s contract):
+    # a second one here would cost two statements and undo nothing more.
+    with transaction.atomic(savepoint=ingest_batch_current() is None):
+        return _message_ingest(channel=channel, inbound=inbound)
+
+
+def _message_ingest(*, channel: Channel, inbound: InboundMessage) -> IngestResult:
     sender = _identity_input(inbound.sender, channel)
-    customer, identity, _ = customer_resolve(identity=sender, name=inbound.sender_name)
-    customer = Customer.objects.select_for_update().get(pk=customer.pk)
-    # Checked under the customer's lock, so a worker that stored the same message meanwhile is seen here.
-    duplicate = _existing(channel, inbound.provider_id)
-    if duplicate is not None:
-        return IngestResult(duplicate, duplicate.ticket, is_new_message=False, is_new_ticket=False)
+    is_automatic = bool(inbound.metadata.get("is_automatic"))
+    # A message that is not automatic always counts as the customer's latest visit: a new customer is created so.
+    customer, identity, is_new_customer = customer_resolve(
+        identity=sender, name=inbound.sender_name, seen_on=None if is_automatic else channel
+    )
+    batch = ingest_batch_current()
+    # A batch import read its provider ids at once, under the same transaction; it retries the message the usual
+    # way if the insert below finds the id taken after all.
+    is_known_new = batch is not None and batch.is_new_provider_id(channel=channel, provider_id=inbound.provider_id)
+    if is_new_customer:
+        # Created in this transaction, so invisible to everyone else until it commits: no lock needed.
+        is_customer_touched = not is_automatic
+    elif is_known_new and not is_automatic:
+        # Not a duplicate and not automatic, so this message will count as the customer's latest visit: one update
+        # records it and takes the row lock select_for_update would.
+        _customer_touch(customer=customer, channel=channel, name=inbound.sender_name)
+        is_customer_touched = True
+    else:
+        customer = Customer.objects.select_for_update().get(pk=customer.pk)
+        is_customer_touched = False
+    if not is_known_new:
+        # Checked under the customer's lock, so a worker that stored the same message meanwhile is seen here.
+        duplicate = _existing(channel, inbound.provider_id)
+        if duplicate is not None:
+            return IngestResult(duplicate, duplicate.ticket, is_new_message=False, is_new_ticket=False)
 
     skipped_identities = _attach_extra_identities(customer, inbound.extra_identities, channel)
     if inbound.sender_name and not customer.name:
         customer.name = inbound.sender_name[:200]
 
     text = inbound.text if inbound.text.strip() else html_to_text(inbound.html) or inbound.text
-    is_automatic = bool(inbound.metadata.get("is_automatic"))
     sender_email = sender.value if sender.kind == "email" else ""
-    ticket, is_new_ticket, notes = _ticket_for(
-        channel=channel, customer=customer, sender_email=sender_email, inbound=inbound, text=text
-    )
     now = timezone.now()
+    ticket, is_new_ticket, notes = _ticket_for(
+        channel=channel, customer=customer, sender_email=sender_email, inbound=inbound, text=text, now=now
+    )
     metadata = {**inbound.metadata, **notes}
     if skipped_identities:
         metadata["identities_not_attached"] = skipped_identities
-    try:
-        with transaction.atomic():
-            message = Message.objects.create(
-                ticket=ticket,
-                customer=customer,
-                channel=channel,
-                direction=Message.Direction.INBOUND,
-                identity=identity,
-                subject=inbound.subject[:500],
-                text=text,
-                html=sanitise_html(inbound.html),
-                provider_id=inbound.provider_id,
-                metadata=metadata,
-                sent_at=inbound.sent_at,
-            )
-    except IntegrityError:
-        duplicate = _existing(channel, inbound.provider_id)
-        if duplicate is None:
-            raise
-        return IngestResult(duplicate, duplicate.ticket, is_new_message=False, is_new_ticket=False)
+    message = Message(
+        ticket=ticket,
+        customer=customer,
+        channel=channel,
+        direction=Message.Direction.INBOUND,
+        identity=identity,
+        subject=inbound.subject[:500],
+        text=text,
+        html=sanitise_html(inbound.html),
+        provider_id=inbound.provider_id,
+        metadata=metadata,
+        sent_at=inbound.sent_at,
+    )
+    if is_known_new:
+        # No savepoint: a clash raises IntegrityError out of this function, whose savepoint takes the ticket too.
+        message.save(force_insert=True)
+    else:
+        try:
+            with transaction.atomic():
+                message.save(force_insert=True)
+        except IntegrityError:
+            duplicate = _existing(channel, inbound.provider_id)
+            if duplicate is None:
+                raise
+            return IngestResult(duplicate, duplicate.ticket, is_new_message=False, is_new_ticket=False)
     for attachment in inbound.attachments:
         attachment_store(
             message=message,
@@ -119,10 +149,13 @@ def message_ingest(*, channel: Channel, inbound: InboundMessage) -> IngestResult
     if is_automatic and not is_new_ticket:
         customer.save(update_fields=["name", "updated_at"])
     else:
-        _ticket_touch(ticket=ticket, now=now)
-        customer.last_channel = channel
-        customer.last_seen_at = now
-        customer.save(update_fields=["last_channel", "last_seen_at", "name", "updated_at"])
+        if not is_new_ticket:
+            # A new ticket was opened as touched (``_ticket_open``).
+            _ticket_touch(ticket=ticket, now=now)
+        if not is_customer_touched:
+            customer.last_channel = channel
+            customer.last_seen_at = now
+            customer.save(update_fields=["last_channel", "last_seen_at", "name", "updated_at"])
 
     logger.info(
         "tickets.message_ingested",
@@ -137,6 +170,21 @@ def message_ingest(*, channel: Channel, inbound: InboundMessage) -> IngestResult
         ticket_id = ticket.pk
         transaction.on_commit(lambda: route_ticket.delay(ticket_id), robust=True)
     return IngestResult(message, ticket, is_new_message=True, is_new_ticket=is_new_ticket)
+
+
+def _customer_touch(*, customer: Customer, channel: Channel, name: str) -> None:
+    """The customer wrote now on ``channel`` (and is called ``name`` if they had no name yet), in one update that
+    also locks the row for the rest of the transaction."""
+    now = timezone.now()
+    changes = {"last_channel": channel, "last_seen_at": now, "updated_at": now}
+    if name and not customer.name:
+        # Read in this transaction; the condition keeps a name someone gave them since.
+        changes["name"] = Case(When(name="", then=Value(name[:200])), default=F("name"))
+    if not Customer.objects.filter(pk=customer.pk).update(**changes):
+        raise Customer.DoesNotExist(f"customer {customer.pk} is gone")
+    customer.last_channel, customer.last_seen_at, customer.updated_at = channel, now, now
+    if name and not customer.name:
+        customer.name = name[:200]
 
 
 def _existing(channel: Channel, provider_id: str) -> Message | None:
@@ -167,7 +215,7 @@ def _attach_extra_identities(customer: Customer, identities, channel: Channel) -
 
 
 def _ticket_for(
-    *, channel: Channel, customer: Customer, sender_email: str, inbound: InboundMessage, text: str
+    *, channel: Channel, customer: Customer, sender_email: str, inbound: InboundMessage, text: str, now
 ) -> tuple[Ticket, bool, dict]:
     """Which ticket this message continues, or a new one. Returns ``(ticket, is_new, notes for the message)``.
 
@@ -186,7 +234,7 @@ def _ticket_for(
         search = thread_find(channel=channel, inbound=inbound, customer_id=customer.pk, sender_email=sender_email)
         notes = dict(search.notes)
         if search.match is not None:
-            referenced = Ticket.objects.get(pk=search.match.ticket_id)
+            referenced = search.tickets.get(search.match.ticket_id) or Ticket.objects.get(pk=search.match.ticket_id)
             notes.update(_match_notes(search.match))
 
     if referenced is not None:
@@ -197,7 +245,7 @@ def _ticket_for(
             _ticket_reopen(referenced)
             return referenced, False, notes
         follow_up = _ticket_open(
-            channel=channel, customer=customer, inbound=inbound, text=text, follow_up_of=referenced
+            channel=channel, customer=customer, inbound=inbound, text=text, now=now, follow_up_of=referenced
         )
         return follow_up, True, notes
 
@@ -209,7 +257,7 @@ def _ticket_for(
         )
         if current is not None:
             return current, False, notes
-    return _ticket_open(channel=channel, customer=customer, inbound=inbound, text=text), True, notes
+    return _ticket_open(channel=channel, customer=customer, inbound=inbound, text=text, now=now), True, notes
 
 
 def _match_notes(match: ThreadMatch) -> dict:
@@ -253,13 +301,18 @@ def _ticket_reopen(ticket: Ticket) -> None:
 
 
 def _ticket_open(
-    *, channel: Channel, customer: Customer, inbound: InboundMessage, text: str, follow_up_of=None
+    *, channel: Channel, customer: Customer, inbound: InboundMessage, text: str, now, follow_up_of=None
 ) -> Ticket:
+    """A new open ticket for the customer's message, already as ``_ticket_touch`` would leave it (the message is
+    its latest and its first change), so opening it takes one statement, not two."""
     ticket = Ticket.objects.create(
         customer=customer,
         channel=channel,
         subject=_subject(inbound.subject, text, channel),
         follow_up_of=follow_up_of,
+        last_message_at=now,
+        last_customer_message_at=now,
+        version=Ticket._meta.get_field("version").default + 1,
     )
     params = {"channel_id": channel.pk, "channel_kind": channel.kind}
     if follow_up_of is not None:

@@ -6,16 +6,17 @@ delivered to) are never participants.
 """
 
 from channels_app.email.outbound import parse_reply_token
-from channels_app.models import Channel
 from customers.identities import normalise_email
 from tickets.models import Message, Ticket, TicketParticipant
+from tickets.services.ingest_batch import ingest_batch_current, our_email_addresses, participants_flush
 
 MAX_PARTICIPANTS_PER_MESSAGE = 50
 
 
 def participants_record(*, ticket: Ticket, message: Message, sender_email: str, metadata: dict) -> None:
     """Record the sender and the To and Cc addresses of ``message`` (an email on ``ticket``). An address already
-    recorded keeps the role it was first seen with; the caller's transaction holds the rows."""
+    recorded keeps the role it was first seen with; the caller's transaction holds the rows (inside a batch import,
+    written with the batch's others, before anything reads participants: ``ingest_batch``)."""
     ours = _our_addresses(metadata)
     sender_role = (
         TicketParticipant.Role.CUSTOMER if message.customer_id == ticket.customer_id else TicketParticipant.Role.SENDER
@@ -30,18 +31,28 @@ def participants_record(*, ticket: Ticket, message: Message, sender_email: str, 
             continue
         seen.add(email)
         rows.append(TicketParticipant(ticket=ticket, email=email, role=role, first_seen_message=message))
-    if rows:
+    batch = ingest_batch_current()
+    if batch is not None:
+        batch.pending_participants.extend(rows)
+    elif rows:
         TicketParticipant.objects.bulk_create(rows, ignore_conflicts=True)
 
 
-def participant_tickets(*, ticket_ids, customer_id: int, sender_email: str) -> set[int]:
-    """Of ``ticket_ids``, those whose customer is ``customer_id`` or that have ``sender_email`` as a participant."""
+def participant_tickets(
+    *, ticket_ids, customer_id: int, sender_email: str, tickets: dict[int, Ticket] | None = None
+) -> set[int]:
+    """Of ``ticket_ids``, those whose customer is ``customer_id`` or that have ``sender_email`` as a participant.
+    ``tickets`` (by id) are those of ``ticket_ids`` the caller has already read: every one that exists."""
     ticket_ids = set(ticket_ids)
     if not ticket_ids:
         return set()
-    owned = set(Ticket.objects.filter(pk__in=ticket_ids, customer_id=customer_id).values_list("pk", flat=True))
+    if tickets is not None:
+        owned = {pk for pk in ticket_ids if pk in tickets and tickets[pk].customer_id == customer_id}
+    else:
+        owned = set(Ticket.objects.filter(pk__in=ticket_ids, customer_id=customer_id).values_list("pk", flat=True))
     rest = ticket_ids - owned
     if rest and sender_email:
+        participants_flush()
         owned |= set(
             TicketParticipant.objects.filter(ticket_id__in=rest, email=sender_email).values_list("ticket_id", flat=True)
         )
@@ -58,8 +69,7 @@ def _normalised(address: str) -> str | None:
 def _our_addresses(metadata: dict) -> set[str]:
     """Bases (``local@domain``, plus-part removed) of every email channel's address and of the addresses the
     message was delivered to."""
-    addresses = list(Channel.objects.filter(kind=Channel.Kind.EMAIL).values_list("address", flat=True))
-    addresses += metadata.get("recipients") or []
+    addresses = [*our_email_addresses(), *(metadata.get("recipients") or [])]
     return {_base(email) for email in map(_normalised, addresses) if email}
 
 

@@ -25,10 +25,13 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.db.models import F
+
 from channels_app.email.outbound import parse_our_message_id, parse_reply_token
 from channels_app.models import Channel
 from channels_app.types import InboundMessage
 from tickets.models import Message, MessageAlias, Ticket
+from tickets.services.ingest_batch import message_aliases_may_exist
 from tickets.services.participants import participant_tickets
 
 # A bare provider id (no "@", as Amazon SES reports it) is matched against the local part of a quoted Message-ID;
@@ -56,6 +59,8 @@ class ThreadSearch:
     match: ThreadMatch | None
     # What the message should say about references that were not followed.
     notes: dict = field(default_factory=dict)
+    # The candidate tickets as read while searching (by id), so the caller need not read the match again.
+    tickets: dict = field(default_factory=dict)
 
 
 def thread_find(*, channel: Channel, inbound: InboundMessage, customer_id: int, sender_email: str) -> ThreadSearch:
@@ -63,32 +68,38 @@ def thread_find(*, channel: Channel, inbound: InboundMessage, customer_id: int, 
     ``sender_email`` (normalised, "" when the sender is not an email identity) are the sender's; plus-addresses and
     subject references are read only on email channels."""
     is_email = channel.kind == Channel.Kind.EMAIL
-    candidates = _by_references(inbound.in_reply_to, channel=channel)
+    tickets: dict[int, Ticket] = {}
+    candidates = _by_references(inbound.in_reply_to, channel=channel, tickets=tickets)
     if is_email:
         candidates += _by_reply_token(inbound.metadata)
     subject_ids = _subject_references(inbound.subject) if is_email else []
     ticket_ids = {ticket_id for ticket_id, _, _ in candidates} | set(subject_ids)
-    participating = participant_tickets(ticket_ids=ticket_ids, customer_id=customer_id, sender_email=sender_email)
+    if ticket_ids - tickets.keys():
+        tickets.update(Ticket.objects.in_bulk(ticket_ids - tickets.keys()))
+    participating = participant_tickets(
+        ticket_ids=ticket_ids, customer_id=customer_id, sender_email=sender_email, tickets=tickets
+    )
     # The sender's own conversations first: when the quoted ids lead to several tickets (a reply to a message that
     # someone else's mail split off onto its own ticket), the one the sender takes part in wins; then any ticket a
     # capability leads to, in the issue's order.
     for ticket_id, rule, _ in candidates:
         if ticket_id in participating:
-            return ThreadSearch(ThreadMatch(ticket_id, rule, True))
+            return ThreadSearch(ThreadMatch(ticket_id, rule, True), tickets=tickets)
     for ticket_id, rule, is_capability in candidates:
         if is_capability:
-            return ThreadSearch(ThreadMatch(ticket_id, rule, False))
+            return ThreadSearch(ThreadMatch(ticket_id, rule, False), tickets=tickets)
     for ticket_id in subject_ids:
         if ticket_id in participating:
-            return ThreadSearch(ThreadMatch(ticket_id, Rule.SUBJECT_REFERENCE, True))
+            return ThreadSearch(ThreadMatch(ticket_id, Rule.SUBJECT_REFERENCE, True), tickets=tickets)
     if subject_ids:
         return ThreadSearch(None, {"ignored_subject_reference": subject_ids})
     return ThreadSearch(None)
 
 
-def _by_references(ids: tuple[str, ...], *, channel: Channel) -> list[tuple[int, str, bool]]:
+def _by_references(ids: tuple[str, ...], *, channel: Channel, tickets: dict) -> list[tuple[int, str, bool]]:
     """``(ticket id, rule, is capability)`` for each quoted id we know, newest first. An id of ours counts before a
-    stored id of the same position; an alias or stored id that names several tickets is not a capability."""
+    stored id of the same position; an alias or stored id that names several tickets is not a capability. The
+    tickets of stored ids are read in the same query and added to ``tickets`` (by id)."""
     if not ids:
         return []
     signed = {value: pk for value in ids if (pk := parse_our_message_id(value)) is not None}
@@ -96,15 +107,19 @@ def _by_references(ids: tuple[str, ...], *, channel: Channel) -> list[tuple[int,
     local_parts = {value: _local_part(value) for value in ids}
     alias_values = set(ids) | {part for part in local_parts.values() if len(part) >= MIN_BARE_ALIAS_CHARS}
     aliases = defaultdict(set)
-    for value, ticket_id in MessageAlias.objects.filter(value__in=alias_values).values_list(
-        "value", "message__ticket_id"
-    ):
+    aliased = (
+        MessageAlias.objects.filter(value__in=alias_values).values_list("value", "message__ticket_id")
+        if message_aliases_may_exist()
+        else ()
+    )
+    for value, ticket_id in aliased:
         aliases[value].add(ticket_id)
     stored = defaultdict(set)
-    for provider_id, ticket_id in Message.objects.filter(channel=channel, provider_id__in=ids).values_list(
-        "provider_id", "ticket_id"
+    for ticket in Ticket.objects.filter(messages__channel=channel, messages__provider_id__in=ids).annotate(
+        quoted_id=F("messages__provider_id")
     ):
-        stored[provider_id].add(ticket_id)
+        stored[ticket.quoted_id].add(ticket.pk)
+        tickets[ticket.pk] = ticket
 
     found = []
     for value in ids:

@@ -32,8 +32,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--channel", type=int, required=True, help="The id of an email channel.")
         parser.add_argument("paths", nargs="+", metavar="PATH")
+        parser.add_argument(
+            "--parse-workers",
+            type=int,
+            default=1,
+            help="Parse mailboxes in this many processes while the database work goes on (default 1: no more "
+            "processes). Worth it with cores to spare: parsing is about a fifth of the work.",
+        )
 
-    def handle(self, *args, channel: int, paths: list[str], stdin=None, **options):
+    def handle(self, *args, channel: int, paths: list[str], stdin=None, parse_workers: int = 1, **options):
         selected = Channel.objects.filter(pk=channel).first()
         if selected is None:
             raise CommandError(f"no channel with id {channel}")
@@ -42,6 +49,8 @@ class Command(BaseCommand):
         missing = [path for path in paths if path != STDIN and not Path(path).exists()]
         if missing:
             raise CommandError(f"no such file or directory: {', '.join(missing)}")
+        if parse_workers < 1:
+            raise CommandError("--parse-workers must be at least 1")
 
         counts = Counter()
         reasons = Counter()
@@ -52,7 +61,9 @@ class Command(BaseCommand):
                     raw = (stdin or sys.stdin.buffer).read()
                     outcomes = [(STDIN, email_import(channel=selected, raw=raw))]
                 else:
-                    outcomes = email_import_many(channel=selected, messages=raw_messages(Path(path)))
+                    outcomes = email_import_many(
+                        channel=selected, messages=raw_messages(Path(path)), parse_workers=parse_workers
+                    )
                 for _label, outcome in outcomes:
                     counts[outcome.status] += 1
                     if outcome.status in ("bounce", "quarantined", "failed"):
