@@ -984,12 +984,15 @@ def _raise_on_sigterm(signum, frame) -> None:
     raise SystemExit(128 + signum)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def benchmark_main(*, args, result_prefix: str, run, summary, work_prefix: str = "helpdesk-bench-") -> int:
+    """The life of one benchmark run, shared by the benchmarks that start servers: signals, a work directory,
+    ``run(args, work_dir=, processes=)``, the result JSON under ``results/<result_prefix><time>.json``, the printed
+    ``summary(result, results_path=)``, and every started process stopped whatever happens. Exit code 0 when every
+    check passed, 1 when one failed, 2 when the run was aborted, 130 on Ctrl-C."""
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
     # Ctrl-C must stop the run even when started from a shell that made the process ignore SIGINT.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    work_dir = Path(tempfile.mkdtemp(prefix="helpdesk-bench-"))
+    work_dir = Path(tempfile.mkdtemp(prefix=work_prefix))
     (work_dir / "var").mkdir()
     env = {key: value for key, value in os.environ.items() if key not in APP_ENV_KEYS}
     processes = Processes(log_dir=work_dir, env=env)
@@ -998,7 +1001,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run(args, work_dir=work_dir, processes=processes)
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        results_path = RESULTS_DIR / f"api_ingest-{'sqlite-' if args.sqlite else ''}{stamp}.json"
+        results_path = RESULTS_DIR / f"{result_prefix}{stamp}.json"
         results_path.write_text(json.dumps(result, indent=2) + "\n")
         print(summary(result, results_path=results_path))
         succeeded = result["ok"]
@@ -1015,6 +1018,12 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work_dir, ignore_errors=True)
         else:
             print(f"[bench] server and worker logs: {work_dir}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    prefix = f"api_ingest-{'sqlite-' if args.sqlite else ''}"
+    return benchmark_main(args=args, result_prefix=prefix, run=run, summary=summary)
 
 
 if __name__ == "__main__":

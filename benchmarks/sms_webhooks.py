@@ -39,10 +39,7 @@ import json
 import os
 import random
 import re
-import shutil
-import signal
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -56,13 +53,12 @@ import redis
 
 # Run as a script, this directory is on sys.path: the process and database handling is the API benchmark's.
 from api_ingest import (
-    APP_ENV_KEYS,
     LOOPBACK_HOSTS,
     REPO_DIR,
-    RESULTS_DIR,
     BenchmarkError,
     Database,
     Processes,
+    benchmark_main,
     busy_percent,
     free_port,
     latency_figures,
@@ -473,40 +469,11 @@ def summary(result: dict, *, results_path: Path) -> str:
     return "\n".join(lines)
 
 
-def _raise_on_sigterm(signum, frame) -> None:
-    print("[bench] terminated", file=sys.stderr)
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_on_sigterm)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    work_dir = Path(tempfile.mkdtemp(prefix="helpdesk-bench-sms-"))
-    (work_dir / "var").mkdir()
-    env = {key: value for key, value in os.environ.items() if key not in APP_ENV_KEYS}
-    processes = Processes(log_dir=work_dir, env=env)
-    succeeded = False
-    try:
-        result = run(args, work_dir=work_dir, processes=processes)
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        results_path = RESULTS_DIR / f"sms_webhooks-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
-        results_path.write_text(json.dumps(result, indent=2) + "\n")
-        print(summary(result, results_path=results_path))
-        succeeded = result["ok"]
-        return 0 if succeeded else 1
-    except BenchmarkError as exc:
-        print(f"[bench] aborted: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("[bench] interrupted", file=sys.stderr)
-        return 130
-    finally:
-        processes.stop_all()
-        if succeeded and not args.keep_logs:
-            shutil.rmtree(work_dir, ignore_errors=True)
-        else:
-            print(f"[bench] server and worker logs: {work_dir}", file=sys.stderr)
+    return benchmark_main(
+        args=args, result_prefix="sms_webhooks-", run=run, summary=summary, work_prefix="helpdesk-bench-sms-"
+    )
 
 
 if __name__ == "__main__":
