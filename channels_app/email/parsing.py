@@ -19,6 +19,7 @@ from django.conf import settings
 
 from channels_app.adapters.base import PayloadError
 from channels_app.email.automatic import automatic_reason
+from channels_app.email.bounce_parts import plain_header
 from channels_app.email.bounces import bounce_detect
 from channels_app.email.html_quotes import html_reply
 from channels_app.types import InboundAttachment, InboundIdentity, InboundMessage
@@ -145,6 +146,10 @@ def _raw_header(message: Message, name: str) -> str:
 
 
 def _decoded_header(message: Message, name: str) -> str:
+    """An unstructured header (Subject), decoded, unfolded, whitespace runs as one space; "" when absent."""
+    plain = plain_header(message, name)
+    if plain is not None:
+        return plain
     try:
         value = message.get(name)
         return " ".join(str(value).split()) if value is not None else ""
