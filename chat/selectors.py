@@ -28,7 +28,11 @@ def chat_channel_get(*, public_key: str) -> Channel | None:
 
 
 def chat_visitor_get(*, channel: Channel, public_id: uuid.UUID) -> ChatVisitor | None:
-    return ChatVisitor.objects.filter(channel=channel, public_id=public_id).first()
+    visitor = ChatVisitor.objects.filter(channel=channel, public_id=public_id).first()
+    if visitor is not None:
+        # The caller's channel row, so what the visitor does next does not read it again.
+        visitor.channel = channel
+    return visitor
 
 
 def _conversation_messages(visitor: ChatVisitor):

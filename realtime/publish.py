@@ -15,10 +15,12 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
+from operator import attrgetter
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+from django.db.models import Prefetch, prefetch_related_objects
 from django.urls import reverse
 from rest_framework.fields import DateTimeField
 
@@ -26,7 +28,7 @@ from channels_app.models import Channel
 from chat.models import ChatVisitor
 from chat.selectors import chat_message_data
 from realtime.groups import AGENTS, ticket_group, visitor_group
-from tickets.models import Message
+from tickets.models import Attachment, Message
 
 logger = logging.getLogger(__name__)
 
@@ -109,10 +111,14 @@ def message_created_publish(*, message: Message) -> None:
     its inbound and outbound messages, never notes, on tickets the customer has written on through the visitor's
     chat channel, whichever channel each message took (an agent's email reply after the visitor left belongs to
     the conversation): the rule of ``chat.selectors`` for the widget's REST history, so push and catch-up agree.
-    Two queries: its attachments and the visitors. The message's ticket, customer and author are the instances the
-    caller created it with (a caller that passes a bare message costs a query for each it lacks).
+    Two queries: its attachments (none when loaded; left loaded on ``message`` for the caller's answer) and the
+    visitors. The message's ticket, customer and author are the instances the caller created it with (a caller that
+    passes a bare message costs a query for each it lacks).
     """
     loaded = message
+    # Read once for both renderings (the caller's response reuses them: ``chat_message_data``); nothing when the
+    # caller has them loaded already.
+    prefetch_related_objects([loaded], Prefetch("attachments", queryset=Attachment.objects.order_by("pk")))
     publications = [
         Publication(
             groups=(ticket_group(loaded.ticket_id), AGENTS),
@@ -172,6 +178,6 @@ def _agent_message_data(message: Message) -> dict:
                 "size": attachment.size,
                 "url": reverse("attachment-download", kwargs={"attachment_id": attachment.pk}),
             }
-            for attachment in message.attachments.order_by("pk")
+            for attachment in sorted(message.attachments.all(), key=attrgetter("pk"))
         ],
     }

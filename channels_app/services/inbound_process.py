@@ -25,10 +25,14 @@ class ProcessingShouldRetry(Exception):
     """Processing failed for a reason that may pass; the event is marked failed and the task retries."""
 
 
-def inbound_event_process(*, event_id: int, event: InboundEvent | None = None) -> list[IngestResult]:
+def inbound_event_process(
+    *, event_id: int, event: InboundEvent | None = None, is_attempt_counted: bool = False
+) -> list[IngestResult]:
     """Parse and ingest one event. A processed or quarantined event is left alone (safe to call twice).
 
-    ``event`` is for a caller that has just stored it (a synchronous import): it saves reading it back.
+    ``event`` is for a caller that has just stored it (a synchronous import): it saves reading it back;
+    ``is_attempt_counted`` that it was stored with this attempt counted (``inbound_event_receive(is_attempted_now=
+    True)``), which saves an update.
 
     Bad payloads are quarantined with the reason (no retry); unexpected errors mark the event failed with the
     reason and raise ``ProcessingShouldRetry`` until ``INBOUND_MAX_ATTEMPTS``. The raw payload is never touched.
@@ -37,8 +41,10 @@ def inbound_event_process(*, event_id: int, event: InboundEvent | None = None) -
         event = InboundEvent.objects.select_related("channel").filter(pk=event_id).first()
     if event is None or event.status in DONE:
         return []
-    InboundEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1, updated_at=timezone.now())
-    event.attempts += 1
+    if not is_attempt_counted:
+        # Committed before anything is parsed, so an event that kills its worker runs out of attempts too.
+        InboundEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1, updated_at=timezone.now())
+        event.attempts += 1
     try:
         adapter = adapter_for(event.channel)
         messages = adapter.parse(channel=event.channel, payload=bytes(event.raw), content_type=event.content_type)

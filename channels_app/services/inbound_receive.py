@@ -13,15 +13,29 @@ logger = logging.getLogger(__name__)
 
 
 def inbound_event_receive(
-    *, channel: Channel, provider_id: str, raw: bytes, content_type: str = "", enqueue: bool = True
+    *,
+    channel: Channel,
+    provider_id: str,
+    raw: bytes,
+    content_type: str = "",
+    enqueue: bool = True,
+    is_attempted_now: bool = False,
 ) -> tuple[InboundEvent, bool]:
     """Store the payload and enqueue its processing after commit. Returns ``(event, created)``; the same
     provider id again returns the stored event and enqueues nothing. ``enqueue=False`` is for callers that
-    process the event themselves at once (bulk imports); beat still picks it up if they do not."""
+    process the event themselves at once (bulk imports); beat still picks it up if they do not.
+
+    ``is_attempted_now``: the caller processes a new event right away (the chat widget's request), so its first
+    attempt is counted in the insert (``inbound_event_process(..., is_attempt_counted=True)``), not by an update of
+    its own; should the process die meanwhile, the sweep sees the attempt as it would have."""
     try:
         with transaction.atomic():
             event = InboundEvent.objects.create(
-                channel=channel, provider_id=provider_id[:255], raw=raw, content_type=content_type[:100]
+                channel=channel,
+                provider_id=provider_id[:255],
+                raw=raw,
+                content_type=content_type[:100],
+                attempts=1 if is_attempted_now else 0,
             )
             event_id = event.pk
             if enqueue:

@@ -51,7 +51,8 @@ class WidgetApi(APIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        channel = chat_channel_for_request(request)
+        # The Django request, not DRF's wrapper: the channel is remembered on it, where the CORS middleware looks.
+        channel = chat_channel_for_request(request._request)
         if channel is None:
             raise NotFound("No such chat.", code="chat_not_found")
         if not origin_is_allowed(channel=channel, origin=request.headers.get("origin")):

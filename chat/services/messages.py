@@ -13,7 +13,7 @@ import logging
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from channels_app.models import InboundEvent
@@ -24,7 +24,7 @@ from chat.selectors import visitor_message_get
 from helpdesk.errors import DomainError, PayloadTooLarge
 from realtime.groups import ticket_group
 from realtime.publish import realtime_publish
-from tickets.models import Message
+from tickets.models import Attachment, Message
 
 logger = logging.getLogger(__name__)
 
@@ -98,20 +98,36 @@ def _post(*, visitor: ChatVisitor, client_id: str, text: str, attachments: list[
         separators=(",", ":"),
     ).encode()
     event, created = inbound_event_receive(
-        channel=visitor.channel, provider_id=provider_id, raw=raw, content_type=CONTENT_TYPE, enqueue=False
+        channel=visitor.channel,
+        provider_id=provider_id,
+        raw=raw,
+        content_type=CONTENT_TYPE,
+        enqueue=False,
+        is_attempted_now=True,
     )
+    results = []
     if event.status not in (InboundEvent.Status.PROCESSED, InboundEvent.Status.QUARANTINED):
         try:
-            inbound_event_process(event_id=event.pk, event=event)
+            results = inbound_event_process(event_id=event.pk, event=event, is_attempt_counted=created)
         except ProcessingShouldRetry as exc:
             raise MessageNotReady("The message was received but not yet delivered; send it again shortly.") from exc
-    message = Message.objects.filter(channel=visitor.channel, provider_id=provider_id).first()
+    # The message just taken in, as ingested (with its ticket, customer and attachments); read only when an earlier
+    # request took it in.
+    message = results[0].message if results else _message_stored(visitor=visitor, provider_id=provider_id)
     if message is None:
         reason = InboundEvent.objects.filter(pk=event.pk).values_list("reason", flat=True).first() or ""
         logger.warning("chat.message_not_taken_in", extra={"event_id": event.pk, "visitor_id": visitor.pk})
         raise DomainError(f"The message could not be taken in: {reason}", code="message_rejected")
     ChatVisitor.objects.filter(pk=visitor.pk).update(left_at=None, last_seen_at=timezone.now())
     return message, created
+
+
+def _message_stored(*, visitor: ChatVisitor, provider_id: str) -> Message | None:
+    return (
+        Message.objects.filter(channel=visitor.channel, provider_id=provider_id)
+        .prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("pk")))
+        .first()
+    )
 
 
 @transaction.atomic

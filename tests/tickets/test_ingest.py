@@ -94,6 +94,26 @@ def test_the_same_inbound_message_twice_is_stored_once(email_channel, django_cap
     assert TimelineEvent.objects.filter(type=TimelineEvent.Type.TICKET_CREATED).count() == 1
 
 
+def test_a_redelivered_message_changes_nothing_even_where_a_new_one_would(sms_channel, ann):
+    """The duplicate is found by the insert: whatever it had started first (a new ticket, as the first one is solved,
+    with its timeline event; the customer's visit) is undone."""
+    first = message_ingest(channel=sms_channel, inbound=inbound("SM1", sender=phone()))
+    solved_at = timezone.now() - timedelta(days=1)
+    Ticket.objects.filter(pk=first.ticket.pk).update(status=Ticket.Status.SOLVED, solved_at=solved_at)
+    ann.refresh_from_db()
+    ticket_before = Ticket.objects.values("status", "solved_at", "version", "last_message_at").get()
+    events_before = timeline(first.ticket)
+
+    again = message_ingest(channel=sms_channel, inbound=inbound("SM1", sender=phone()))
+
+    assert (again.is_new_message, again.is_new_ticket, again.message.pk) == (False, False, first.message.pk)
+    assert Ticket.objects.values("status", "solved_at", "version", "last_message_at").get() == ticket_before
+    assert ticket_before["status"] == Ticket.Status.SOLVED
+    assert timeline(first.ticket) == events_before
+    assert Customer.objects.values_list("last_seen_at", flat=True).get(pk=ann.pk) == ann.last_seen_at
+    assert Message.objects.count() == 1
+
+
 def test_the_same_provider_id_on_another_channel_is_another_message(email_channel):
     other_mailbox = ChannelFactory(kind=Channel.Kind.EMAIL, address="sales@desk.example", continue_open_ticket=False)
 

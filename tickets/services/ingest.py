@@ -61,10 +61,23 @@ def message_ingest(*, channel: Channel, inbound: InboundMessage) -> IngestResult
     cannot open two tickets. Raises ``IngestRejected`` (quarantine, do not retry) for messages that cannot be
     taken in as they are; whatever it raises, it leaves nothing behind.
     """
-    # Inside a batch import the caller already holds a savepoint around each message (``ingest_batch``'s contract):
-    # a second one here would cost two statements and undo nothing more.
-    with transaction.atomic(savepoint=ingest_batch_current() is None):
-        return _message_ingest(channel=channel, inbound=inbound)
+    if ingest_batch_current() is not None:
+        # Inside a batch import the caller already holds a savepoint around each message (``ingest_batch``'s
+        # contract): a second one here would cost two statements and undo nothing more.
+        with transaction.atomic(savepoint=False):
+            return _message_ingest(channel=channel, inbound=inbound)
+    try:
+        with transaction.atomic():
+            return _message_ingest(channel=channel, inbound=inbound)
+    except (IntegrityError, IngestRejected):
+        # One message: the unique index on the channel's provider id finds a duplicate when the insert clashes,
+        # instead of a query before every message. This savepoint has undone whatever the duplicate started (a
+        # customer, a ticket, a reopening, a touch), so a redelivered message changes nothing. A rejection of a
+        # message already stored (its ticket changed hands since) is a duplicate too, as it was when checked first.
+        duplicate = _existing(channel, inbound.provider_id)
+        if duplicate is None:
+            raise
+        return IngestResult(duplicate, duplicate.ticket, is_new_message=False, is_new_ticket=False)
 
 
 def _message_ingest(*, channel: Channel, inbound: InboundMessage) -> IngestResult:
@@ -75,21 +88,23 @@ def _message_ingest(*, channel: Channel, inbound: InboundMessage) -> IngestResul
         identity=sender, name=inbound.sender_name, seen_on=None if is_automatic else channel
     )
     batch = ingest_batch_current()
-    # A batch import read its provider ids at once, under the same transaction; it retries the message the usual
-    # way if the insert below finds the id taken after all.
-    is_known_new = batch is not None and batch.is_new_provider_id(channel=channel, provider_id=inbound.provider_id)
+    # Whether the insert below decides about duplicates: outside a batch, a clash undoes this message's savepoint
+    # (``message_ingest``); a batch import read its provider ids at once, under the same transaction, and retries
+    # the message the usual way if the insert finds the id taken after all. Otherwise (a batch's id that may be
+    # known) the id is looked up first, under the customer's lock.
+    is_insert_decisive = batch is None or batch.is_new_provider_id(channel=channel, provider_id=inbound.provider_id)
     if is_new_customer:
         # Created in this transaction, so invisible to everyone else until it commits: no lock needed.
         is_customer_touched = not is_automatic
-    elif is_known_new and not is_automatic:
-        # Not a duplicate and not automatic, so this message will count as the customer's latest visit: one update
-        # records it and takes the row lock select_for_update would.
+    elif is_insert_decisive and not is_automatic:
+        # Not automatic, so this message counts as the customer's latest visit (undone with it, should it turn out a
+        # duplicate): one update records it and takes the row lock select_for_update would.
         _customer_touch(customer=customer, channel=channel, name=inbound.sender_name)
         is_customer_touched = True
     else:
         customer = Customer.objects.select_for_update().get(pk=customer.pk)
         is_customer_touched = False
-    if not is_known_new:
+    if not is_insert_decisive:
         # Checked under the customer's lock, so a worker that stored the same message meanwhile is seen here.
         duplicate = _existing(channel, inbound.provider_id)
         if duplicate is not None:
@@ -121,7 +136,7 @@ def _message_ingest(*, channel: Channel, inbound: InboundMessage) -> IngestResul
         metadata=metadata,
         sent_at=inbound.sent_at,
     )
-    if is_known_new:
+    if is_insert_decisive:
         # No savepoint: a clash raises IntegrityError out of this function, whose savepoint takes the ticket too.
         message.save(force_insert=True)
     else:

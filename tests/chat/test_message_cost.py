@@ -1,0 +1,70 @@
+"""What a visitor's chat message costs the server: a fixed number of queries, whatever the conversation's length,
+so the customer-to-agent latency the benchmark measures (``benchmarks/chat_latency.py``) cannot creep back up."""
+
+import pytest
+
+from channels_app.models import InboundEvent
+from chat.models import ChatVisitor
+from chat.services.messages import visitor_message_post
+from tickets.models import Message, Ticket
+
+# Each is a round trip of the request thread while the visitor waits (the test's savepoints stand for the
+# BEGIN/COMMIT pairs of a real request):
+#   the event stored: savepoint, insert, release (its attempt counted in the insert);
+#   taken in: savepoint x2, the sender's identity and customer, the customer touched (its lock), the open ticket,
+#   the message, the ticket touched, release; the attachments and the chat visitors to push to; the event marked
+#   processed, release;
+#   then the visitor seen.
+MESSAGE_POST_QUERIES = 16
+# The widget API's own: the channel (by public key) and the visitor (by token); the answer reuses what was loaded.
+API_QUERIES = 2
+
+
+@pytest.mark.parametrize("earlier_messages", [1, 5])
+def test_a_visitors_message_costs_a_fixed_number_of_queries(
+    visitor_widget, earlier_messages, django_assert_max_num_queries, django_capture_on_commit_callbacks
+):
+    for number in range(earlier_messages):
+        assert visitor_widget.say(f"earlier {number}").status_code == 201
+    visitor = ChatVisitor.objects.select_related("channel").get()
+
+    with django_assert_max_num_queries(MESSAGE_POST_QUERIES), django_capture_on_commit_callbacks() as callbacks:
+        message, created = visitor_message_post(visitor=visitor, client_id="cost-1", text="where is my parcel?")
+
+    assert created is True
+    assert message.text == "where is my parcel?"
+    assert Message.objects.filter(ticket=message.ticket, direction=Message.Direction.INBOUND).count() == (
+        earlier_messages + 1
+    )
+    assert Ticket.objects.count() == 1
+    assert InboundEvent.objects.get(provider_id__endswith=":cost-1").attempts == 1
+    assert len(callbacks) == 1  # the push to the agents and the visitor, after commit; no routing task
+
+
+def test_the_widget_post_costs_the_service_and_the_api_checks_only(
+    visitor_widget, django_assert_max_num_queries, django_capture_on_commit_callbacks
+):
+    assert visitor_widget.say("first").status_code == 201
+
+    with django_assert_max_num_queries(MESSAGE_POST_QUERIES + API_QUERIES), django_capture_on_commit_callbacks():
+        response = visitor_widget.say("second", client_id="cost-2")
+
+    assert response.status_code == 201
+    assert response.json()["text"] == "second"
+    assert response.json()["attachments"] == []
+
+
+def test_the_same_client_id_again_is_one_message_and_changes_nothing(visitor_widget):
+    first = visitor_widget.say("only once", client_id="same")
+    visitor = ChatVisitor.objects.select_related("customer").get()
+    seen_before = visitor.customer.last_seen_at
+    ticket_before = Ticket.objects.values("version", "last_message_at").get()
+
+    again = visitor_widget.say("only once", client_id="same")
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+    assert Message.objects.count() == 1
+    assert Ticket.objects.values("version", "last_message_at").get() == ticket_before
+    visitor.customer.refresh_from_db()
+    assert visitor.customer.last_seen_at == seen_before
