@@ -358,6 +358,7 @@ def run(args: argparse.Namespace, *, work_dir: Path, processes: Processes) -> di
     by_kind = {kind: Counter(a.status for a in answers if a.post.kind == kind) for kind in ("new", "replay")}
     by_kind["bad_signature"] = Counter(a.status for a in answers if a.post.kind == "bad_signature")
     posted = Counter(post.kind for post in posts)
+    bad_sids = {post.message_sid for post in posts if post.kind == "bad_signature"}
     stored = database.value("select count(*) from channels_app_inboundevent")
     stored_sids = {row[0] for row in database.rows("select provider_id from channels_app_inboundevent")}
     checks = {
@@ -366,7 +367,8 @@ def run(args: argparse.Namespace, *, work_dir: Path, processes: Processes) -> di
         "new posts answered 200": check(by_kind["new"].get(200, 0), posted["new"]),
         "replays answered 200": check(by_kind["replay"].get(200, 0), posted["replay"]),
         "bad signatures answered 403": check(by_kind["bad_signature"].get(403, 0), posted["bad_signature"]),
-        "events of bad signatures": check(sum(1 for sid in stored_sids if sid.startswith("SMbad")), 0),
+        # By the exact sids: a random valid sid may itself start with "SMbad" (hex digits).
+        "events of bad signatures": check(len(stored_sids & bad_sids), 0),
     }
     processing = None
     if processed_at is not None:
