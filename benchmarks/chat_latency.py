@@ -26,10 +26,7 @@ import math
 import os
 import random
 import re
-import shutil
-import signal
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,12 +39,11 @@ import websockets
 
 # Run as a script, this directory is on sys.path: the process and database handling is the API benchmark's.
 from api_ingest import (
-    APP_ENV_KEYS,
     LOOPBACK_HOSTS,
-    RESULTS_DIR,
     BenchmarkError,
     Database,
     Processes,
+    benchmark_main,
     busy_percent,
     free_port,
     machine_cpu,
@@ -384,39 +380,11 @@ def summary(result: dict, *, results_path: Path) -> str:
     return "\n".join(lines)
 
 
-def _raise_on_sigterm(signum, frame) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_on_sigterm)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    work_dir = Path(tempfile.mkdtemp(prefix="helpdesk-chat-bench-"))
-    (work_dir / "var").mkdir()
-    env = {key: value for key, value in os.environ.items() if key not in APP_ENV_KEYS}
-    processes = Processes(log_dir=work_dir, env=env)
-    succeeded = False
-    try:
-        result = run(args, work_dir=work_dir, processes=processes)
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        results_path = RESULTS_DIR / f"chat_latency-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-        results_path.write_text(json.dumps(result, indent=2) + "\n")
-        print(summary(result, results_path=results_path))
-        succeeded = result["ok"]
-        return 0 if succeeded else 1
-    except BenchmarkError as exc:
-        print(f"[bench] aborted: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("[bench] interrupted", file=sys.stderr)
-        return 130
-    finally:
-        processes.stop_all()
-        if succeeded and not args.keep_logs:
-            shutil.rmtree(work_dir, ignore_errors=True)
-        else:
-            print(f"[bench] server logs: {work_dir}", file=sys.stderr)
+    return benchmark_main(
+        args=args, result_prefix="chat_latency-", run=run, summary=summary, work_prefix="helpdesk-chat-bench-"
+    )
 
 
 if __name__ == "__main__":
