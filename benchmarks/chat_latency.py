@@ -106,6 +106,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--log-level", default="WARNING", help="LOG_LEVEL of the server (default WARNING)")
     parser.add_argument("--keep-logs", action="store_true")
+    parser.add_argument(
+        "--db-pool", action="store_true", help="the server borrows connections from psycopg's pool (DATABASE_POOL=true)"
+    )
     args = parser.parse_args(argv)
     if args.sessions < 1 or args.messages < 1 or args.workers < 1 or args.think_time < 0:
         parser.error("--sessions, --messages and --workers must be at least 1, --think-time not negative")
@@ -267,6 +270,7 @@ def run(args: argparse.Namespace, *, work_dir: Path, processes: Processes) -> di
             "REDIS_URL": args.redis_url,
             "CELERY_BROKER_URL": args.redis_url,
             "PYTHONUNBUFFERED": "1",
+            "DATABASE_POOL": "true" if args.db_pool else "false",
         }
     )
     print("[bench] migrating a fresh database", file=sys.stderr, flush=True)

@@ -90,6 +90,15 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'h
 # worker (one thread per process) may set DATABASE_CONN_MAX_AGE=60 to keep its connection between tasks.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if env.bool("DATABASE_POOL", default=False) and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # psycopg's connection pool: under ASGI every request borrows an open connection instead of opening one
+    # (a new PostgreSQL backend per request costs several milliseconds). Pooled connections are not kept by Django.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=20),
+        "timeout": 10,
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server, the worker and beat share the file without "database is locked" on reads;
     # IMMEDIATE transactions make writers queue for the lock instead of failing when they upgrade.
