@@ -19,6 +19,7 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from chat.services.messages import agent_read_mark
 from helpdesk.errors import NotFound
 from realtime.groups import AGENTS, ticket_group
 from realtime.origins import agent_origin_is_allowed
@@ -182,9 +183,7 @@ class AgentConsumer(RealtimeConsumer):
         elif kind == "typing":
             await self._typing(ticket_id, is_typing=bool(content.get("is_typing")))
         else:
-            await self.send_error(
-                code="not_supported", detail="Agents' read receipts are not recorded yet.", ticket_id=ticket_id
-            )
+            await self._read(ticket_id, up_to=content.get("up_to"))
 
     async def realtime_event(self, message: dict) -> None:
         if not self.agent.may_see(message.get("audience")):
@@ -239,6 +238,16 @@ class AgentConsumer(RealtimeConsumer):
             "is_typing": is_typing,
         }
         await realtime_send(groups=[ticket_group(ticket_id), *visitor_groups], event=event, sender=self.channel_name)
+
+    async def _read(self, ticket_id: int, *, up_to) -> None:
+        if not _is_id(up_to):
+            await self.send_error(code="bad_request", detail="up_to must be a message id.", ticket_id=ticket_id)
+            return
+        customer_id, _entry = self.subscriptions[ticket_id]
+        try:
+            await database_sync_to_async(agent_read_mark)(ticket_id=ticket_id, customer_id=customer_id, up_to=up_to)
+        except NotFound:
+            await self.send_error(code="not_found", detail="No such message on this ticket.", ticket_id=ticket_id)
 
     async def _viewers_publish(self, ticket_id: int) -> None:
         agents = await sync_to_async(ticket_viewers, thread_sensitive=False)(ticket_id=ticket_id)

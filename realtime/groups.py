@@ -14,3 +14,8 @@ def ticket_group(ticket_id: int) -> str:
 def visitor_group(visitor_public_id) -> str:
     """Every connection (tabs) of one chat visitor: only their own conversation's messages, never notes."""
     return f"chat.visitor.{str(visitor_public_id).replace('-', '')}"
+
+
+def group_visitor_id(group: str) -> str:
+    """The visitor public id (hex) a ``visitor_group`` name is for."""
+    return group.removeprefix("chat.visitor.")

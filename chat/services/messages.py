@@ -21,9 +21,10 @@ from channels_app.services.inbound_process import ProcessingShouldRetry, inbound
 from channels_app.services.inbound_receive import inbound_event_receive
 from chat.models import ChatVisitor
 from chat.selectors import visitor_message_get
-from helpdesk.errors import DomainError, PayloadTooLarge
-from realtime.groups import ticket_group
+from helpdesk.errors import DomainError, NotFound, PayloadTooLarge
+from realtime.groups import group_visitor_id, ticket_group
 from realtime.publish import realtime_publish
+from realtime.selectors import ticket_visitor_groups
 from tickets.models import Attachment, Message
 
 logger = logging.getLogger(__name__)
@@ -131,6 +132,27 @@ def _message_stored(*, visitor: ChatVisitor, provider_id: str) -> Message | None
 
 
 @transaction.atomic
+@transaction.atomic
+def agent_read_mark(*, ticket_id: int, customer_id: int, up_to: int) -> bool:
+    """An agent has read the ticket's conversation up to message ``up_to`` (a message of that ticket, else
+    ``NotFound``): the chat visitors whose conversation it is see "Seen". Only moves forward; tells the visitors and
+    the ticket's other agents after commit. The caller has checked that the agent may see the ticket."""
+    if not Message.objects.filter(pk=up_to, ticket_id=ticket_id).exclude(direction=Message.Direction.NOTE).exists():
+        raise NotFound("No such message on this ticket.")
+    groups = ticket_visitor_groups(ticket_id=ticket_id, customer_id=customer_id)
+    moved = ChatVisitor.objects.filter(
+        Q(agent_read_up_to__isnull=True) | Q(agent_read_up_to__lt=up_to),
+        customer_id=customer_id,
+        public_id__in=[group_visitor_id(group) for group in groups],
+    ).update(agent_read_up_to=up_to)
+    if moved:
+        realtime_publish(
+            groups=[ticket_group(ticket_id), *groups],
+            event={"type": "read", "ticket_id": ticket_id, "who": "agent", "up_to": up_to},
+        )
+    return bool(moved)
+
+
 def visitor_read_mark(*, visitor: ChatVisitor, up_to: int) -> bool:
     """The visitor has seen their conversation up to message ``up_to``. Only moves forward (a late receipt from
     another tab changes nothing); tells the ticket's agents after commit. Returns whether it moved."""

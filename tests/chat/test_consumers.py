@@ -235,6 +235,47 @@ def test_read_receipt_is_recorded_and_reaches_the_agents(chat_channel):
     assert other.visitor_read_up_to is None
 
 
+def test_an_agents_read_receipt_reaches_the_visitor_and_only_moves_forward(chat_channel):
+    visitor, token = start_visitor(chat_channel)
+    other, _other_token = start_visitor(chat_channel, name="Other")
+    first = say(visitor, "Hi", "c-1")
+    second = say(visitor, "Are you there?", "c-2")
+    not_this_ticket = say(other, "Mine", "o-1")
+    agent = AgentFactory()
+    cookie = session_cookie(agent)
+
+    async def scenario():
+        visitor_ws = visitor_socket(public_key=chat_channel.public_key, token=token)
+        agent_ws = agent_socket(cookie=cookie)
+        await connect(visitor_ws)
+        await receive(visitor_ws)  # presence
+        await connect(agent_ws)
+        await agent_ws.send_json_to({"type": "subscribe", "ticket_id": second.ticket_id})
+        assert (await receive(agent_ws))["type"] == "viewers"
+
+        # A message of another ticket is refused, and nothing is recorded
+        await agent_ws.send_json_to({"type": "read", "ticket_id": second.ticket_id, "up_to": not_this_ticket.pk})
+        assert (await receive(agent_ws))["code"] == "not_found"
+        await agent_ws.send_json_to({"type": "read", "ticket_id": second.ticket_id, "up_to": second.pk})
+        assert await receive(visitor_ws) == {
+            "type": "read",
+            "ticket_id": second.ticket_id,
+            "who": "agent",
+            "up_to": second.pk,
+        }
+        # A late receipt for an earlier message (another agent's tab) changes nothing and tells nobody
+        await agent_ws.send_json_to({"type": "read", "ticket_id": second.ticket_id, "up_to": first.pk})
+        assert await visitor_ws.receive_nothing(timeout=QUIET)
+        await visitor_ws.disconnect()
+        await agent_ws.disconnect()
+
+    run(scenario)
+    visitor.refresh_from_db()
+    other.refresh_from_db()
+    assert visitor.agent_read_up_to == second.pk
+    assert other.agent_read_up_to is None
+
+
 def test_visitor_presence_follows_the_connections(chat_channel):
     visitor, token = start_visitor(chat_channel)
 
