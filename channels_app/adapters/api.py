@@ -15,6 +15,7 @@ from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
 from channels_app.adapters.base import PayloadError, PermanentDeliveryError, RetryableDeliveryError
+from channels_app.adapters.json_payloads import json_object_load, json_string
 from channels_app.adapters.registry import register
 from channels_app.models import Channel
 from channels_app.types import (
@@ -51,7 +52,7 @@ class ApiChannelAdapter:
         return None
 
     def parse(self, *, channel, payload, content_type: str = "") -> list[InboundMessage]:
-        data = _load(payload)
+        data = json_object_load(payload)
         return [_message_from(data, phone_region=(channel.settings or {}).get("phone_region"))]
 
     def send(self, *, channel, message: OutboundMessage) -> DeliveryReceipt:
@@ -90,42 +91,15 @@ class ApiChannelAdapter:
         return DeliveryReceipt(provider_message_id=response.headers.get("X-Message-Id", "")[:255])
 
 
-def _load(payload) -> Mapping:
-    if isinstance(payload, Mapping):
-        return payload
-    try:
-        data = json.loads(bytes(payload).decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise PayloadError("body is not UTF-8") from exc
-    except json.JSONDecodeError as exc:
-        raise PayloadError(f"body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
-    if not isinstance(data, Mapping):
-        raise PayloadError("body must be a JSON object")
-    return data
-
-
-def _string(data: Mapping, key: str, *, required: bool = False, max_length: int | None = None) -> str:
-    value = data.get(key, "")
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise PayloadError(f"'{key}' must be a string")
-    if required and not value.strip():
-        raise PayloadError(f"'{key}' is required")
-    if max_length is not None and len(value) > max_length:
-        raise PayloadError(f"'{key}' is longer than {max_length} characters")
-    return value
-
-
 def _message_from(data: Mapping, *, phone_region: str | None) -> InboundMessage:
     limits = settings.HELPDESK
-    provider_id = _string(data, "id", required=True, max_length=255).strip()
+    provider_id = json_string(data, "id", required=True, max_length=255).strip()
     sender = data.get("sender")
     if not isinstance(sender, Mapping):
         raise PayloadError("'sender' must be an object with at least one of external_id, email, phone")
     identities = []
     for key, kind in _SENDER_KEYS:
-        value = _string(sender, key, max_length=320).strip()
+        value = json_string(sender, key, max_length=320).strip()
         if value:
             try:
                 normalise_identity(kind, value, phone_region=phone_region)
@@ -136,14 +110,14 @@ def _message_from(data: Mapping, *, phone_region: str | None) -> InboundMessage:
             identities.append(InboundIdentity(kind=kind, value=value, is_verified=verified))
     if not identities:
         raise PayloadError("'sender' needs at least one of external_id, email, phone, chat_visitor")
-    text = _string(data, "text", max_length=limits["MAX_MESSAGE_TEXT_CHARS"])
-    html = _string(data, "html", max_length=limits["MAX_MESSAGE_TEXT_CHARS"] * 2)
+    text = json_string(data, "text", max_length=limits["MAX_MESSAGE_TEXT_CHARS"])
+    html = json_string(data, "html", max_length=limits["MAX_MESSAGE_TEXT_CHARS"] * 2)
     attachments = _attachments(data.get("attachments") or [])
     if not text.strip() and not html.strip() and not attachments:
         raise PayloadError("a message needs 'text', 'html' or attachments")
     sent_at = None
     if data.get("sent_at"):
-        sent_at = parse_datetime(_string(data, "sent_at"))
+        sent_at = parse_datetime(json_string(data, "sent_at"))
         if sent_at is None:
             raise PayloadError("'sent_at' must be an ISO 8601 date-time")
     ticket_id = data.get("ticket_id")
@@ -161,8 +135,8 @@ def _message_from(data: Mapping, *, phone_region: str | None) -> InboundMessage:
         provider_id=provider_id,
         sender=identities[0],
         extra_identities=tuple(identities[1:]),
-        sender_name=_string(sender, "name", max_length=200),
-        subject=_string(data, "subject", max_length=500),
+        sender_name=json_string(sender, "name", max_length=200),
+        subject=json_string(data, "subject", max_length=500),
         text=text,
         html=html,
         sent_at=sent_at,
@@ -181,9 +155,9 @@ def _attachments(items) -> tuple[InboundAttachment, ...]:
     for index, item in enumerate(items):
         if not isinstance(item, Mapping):
             raise PayloadError(f"attachments[{index}] must be an object")
-        filename = _string(item, "filename", required=True, max_length=255)
-        content_type = _string(item, "content_type", max_length=100) or "application/octet-stream"
-        encoded = _string(item, "content_base64", required=True)
+        filename = json_string(item, "filename", required=True, max_length=255)
+        content_type = json_string(item, "content_type", max_length=100) or "application/octet-stream"
+        encoded = json_string(item, "content_base64", required=True)
         try:
             content = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError) as exc:

@@ -6,12 +6,12 @@ delivered at once.
 
 import base64
 import binascii
-import json
 from collections.abc import Mapping
 
 from django.conf import settings
 
 from channels_app.adapters.base import PayloadError
+from channels_app.adapters.json_payloads import json_object_load, json_string
 from channels_app.adapters.registry import register
 from channels_app.models import Channel
 from channels_app.types import DeliveryReceipt, InboundAttachment, InboundIdentity, InboundMessage, OutboundMessage
@@ -27,10 +27,10 @@ class ChatWidgetAdapter:
         return None
 
     def parse(self, *, channel, payload, content_type: str = "") -> list[InboundMessage]:
-        data = _load(payload)
-        visitor = _string(data, "visitor", required=True, max_length=32)
-        client_id = _string(data, "client_id", required=True, max_length=200)
-        text = _string(data, "text", max_length=settings.HELPDESK["CHAT_MAX_MESSAGE_CHARS"])
+        data = json_object_load(payload)
+        visitor = json_string(data, "visitor", required=True, max_length=32)
+        client_id = json_string(data, "client_id", required=True, max_length=200)
+        text = json_string(data, "text", max_length=settings.HELPDESK["CHAT_MAX_MESSAGE_CHARS"])
         attachments = _attachments(data.get("attachments") or [])
         if not text.strip() and not attachments:
             raise PayloadError("a chat message needs text or a file")
@@ -38,7 +38,7 @@ class ChatWidgetAdapter:
         if isinstance(visitor_id, bool) or not isinstance(visitor_id, int):
             raise PayloadError("'visitor_id' must be an integer")
         extra = ()
-        email = _string(data, "email", max_length=320).strip()
+        email = json_string(data, "email", max_length=320).strip()
         if email:
             # Attached only when no other customer owns it (message_ingest's rule for extra identities); otherwise
             # the message notes it was left out. Verified only when the host site vouched for the visitor.
@@ -47,7 +47,7 @@ class ChatWidgetAdapter:
             InboundMessage(
                 provider_id=f"{visitor}:{client_id}",
                 sender=InboundIdentity(kind="chat_visitor", value=visitor),
-                sender_name=_string(data, "name", max_length=200),
+                sender_name=json_string(data, "name", max_length=200),
                 text=text,
                 attachments=attachments,
                 extra_identities=extra,
@@ -57,33 +57,6 @@ class ChatWidgetAdapter:
 
     def send(self, *, channel, message: OutboundMessage) -> DeliveryReceipt:
         return DeliveryReceipt(provider_message_id=f"chat-{message.message_id}", is_delivered=True)
-
-
-def _load(payload) -> Mapping:
-    if isinstance(payload, Mapping):
-        return payload
-    try:
-        data = json.loads(bytes(payload).decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise PayloadError("body is not UTF-8") from exc
-    except json.JSONDecodeError as exc:
-        raise PayloadError(f"body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
-    if not isinstance(data, Mapping):
-        raise PayloadError("body must be a JSON object")
-    return data
-
-
-def _string(data: Mapping, key: str, *, required: bool = False, max_length: int) -> str:
-    value = data.get(key, "")
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise PayloadError(f"'{key}' must be a string")
-    if required and not value.strip():
-        raise PayloadError(f"'{key}' is required")
-    if len(value) > max_length:
-        raise PayloadError(f"'{key}' is longer than {max_length} characters")
-    return value
 
 
 def _attachments(items) -> tuple[InboundAttachment, ...]:
@@ -96,7 +69,7 @@ def _attachments(items) -> tuple[InboundAttachment, ...]:
             raise PayloadError(f"attachments[{index}] must be an object")
         try:
             content = base64.b64decode(
-                _string(item, "content_base64", required=True, max_length=limit * 2), validate=True
+                json_string(item, "content_base64", required=True, max_length=limit * 2), validate=True
             )
         except (binascii.Error, ValueError) as exc:
             raise PayloadError(f"attachments[{index}].content_base64 is not valid base64") from exc
@@ -104,8 +77,8 @@ def _attachments(items) -> tuple[InboundAttachment, ...]:
             raise PayloadError(f"attachments[{index}] is {len(content)} bytes; the limit is {limit}")
         result.append(
             InboundAttachment(
-                filename=_string(item, "filename", required=True, max_length=255),
-                content_type=_string(item, "content_type", max_length=100) or "application/octet-stream",
+                filename=json_string(item, "filename", required=True, max_length=255),
+                content_type=json_string(item, "content_type", max_length=100) or "application/octet-stream",
                 content=content,
             )
         )
