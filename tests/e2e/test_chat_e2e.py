@@ -477,6 +477,11 @@ def test_after_a_dropped_connection_the_widget_catches_up_over_rest(desk, playwr
     page.route_web_socket(re.compile(r"/chat/ws/"), route)
     page.goto(desk["host"].origin + "/")
     open_widget(page)
+    # The widget opens its websocket after the session starts: wait until it has gone through the switch.
+    for _ in range(100):
+        if sockets:
+            break
+        page.wait_for_timeout(100)
     with AgentSocket.connect(desk) as socket:
         agent = AgentSocket(socket)
         composer = page.get_by_role("textbox", name="Your message")
