@@ -9,11 +9,15 @@ import json
 from pathlib import Path
 from urllib.parse import urlencode
 
+import redis
+from django.conf import settings
+from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 from twilio.request_validator import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER, RequestValidator
 
 from channels_app.models import Channel
+from channels_app.sms.rate_limit import KEY_PREFIX
 from tests.factories import ChannelFactory
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "twilio"
@@ -82,3 +86,12 @@ def post_twilio(
         if shared_key_id:
             headers[SIGNATURE_SETTINGS_HEADER] = f"key={shared_key_id},algorithm=HMAC_SHA256"
     return client.post(path, data=urlencode(params), content_type="application/x-www-form-urlencoded", headers=headers)
+
+
+def sms_rate_buckets_clear() -> None:
+    """Every sender's send slot free again: the rate buckets live in Redis (or the local cache) across tests."""
+    if settings.REDIS_URL:
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        for key in client.scan_iter(match=KEY_PREFIX + "*"):
+            client.delete(key)
+    cache.clear()

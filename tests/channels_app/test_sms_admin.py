@@ -5,17 +5,13 @@ import json
 from urllib.parse import parse_qs
 
 import pytest
-import redis
 import responses
-from django.conf import settings
-from django.core.cache import cache
 from django.urls import reverse
 
 from channels_app.models import Channel, SmsOptOut
 from channels_app.services.channels import channel_create, channel_update
-from channels_app.sms.rate_limit import KEY_PREFIX
 from helpdesk.errors import DomainError
-from tests.channels_app.sms_fixtures import ACCOUNT_SID, CHANNEL_NUMBER, sms_channel_create
+from tests.channels_app.sms_fixtures import ACCOUNT_SID, CHANNEL_NUMBER, sms_channel_create, sms_rate_buckets_clear
 from tests.factories import ChannelFactory
 
 pytestmark = pytest.mark.django_db
@@ -28,11 +24,7 @@ TEST_SID = "SM2e1a6c4f0b8f4b7e9d0c3a5b6e7f8a9b"
 
 @pytest.fixture(autouse=True)
 def free_send_slots():
-    if settings.REDIS_URL:
-        client = redis.Redis.from_url(settings.REDIS_URL)
-        for key in client.scan_iter(match=KEY_PREFIX + "*"):
-            client.delete(key)
-    cache.clear()
+    sms_rate_buckets_clear()
 
 
 @pytest.fixture

@@ -5,23 +5,27 @@ import json
 from urllib.parse import parse_qs
 
 import pytest
-import redis
 import requests
 import responses
 from celery.exceptions import Retry
 from django.conf import settings
-from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
 from channels_app.models import Channel, Delivery, DeliveryAttempt, SmsOptOut
 from channels_app.services.delivery_send import DeliveryRateLimited, DeliveryShouldRetry, delivery_send
 from channels_app.services.delivery_status import delivery_status_apply, delivery_status_find
-from channels_app.sms.rate_limit import KEY_PREFIX, sms_send_slot_take
+from channels_app.sms.rate_limit import sms_send_slot_take
 from channels_app.tasks import deliver_message
 from customers.models import CustomerIdentity
 from helpdesk.errors import DomainError
-from tests.channels_app.sms_fixtures import ACCOUNT_SID, CHANNEL_NUMBER, CUSTOMER_PHONE, sms_channel_create
+from tests.channels_app.sms_fixtures import (
+    ACCOUNT_SID,
+    CHANNEL_NUMBER,
+    CUSTOMER_PHONE,
+    sms_channel_create,
+    sms_rate_buckets_clear,
+)
 from tests.factories import AgentFactory, CustomerFactory, TicketFactory
 from tickets.models import Message, TimelineEvent
 from tickets.services.replies import reply_create
@@ -33,20 +37,11 @@ MESSAGE_SID = "SM1f0e8ae6ade43cb3c0ce4525424e404f"
 SERVICE_SID = "MG9752274e9e519418a7406176694466fa"
 
 
-def rate_buckets_clear() -> None:
-    """Each test starts with every sender's send slot free (the buckets live in Redis across tests)."""
-    if settings.REDIS_URL:
-        client = redis.Redis.from_url(settings.REDIS_URL)
-        for key in client.scan_iter(match=KEY_PREFIX + "*"):
-            client.delete(key)
-    cache.clear()
-
-
 @pytest.fixture(autouse=True)
 def free_send_slots():
-    rate_buckets_clear()
+    sms_rate_buckets_clear()
     yield
-    rate_buckets_clear()
+    sms_rate_buckets_clear()
 
 
 @pytest.fixture

@@ -8,31 +8,21 @@ import threading
 import time
 
 import pytest
-import redis
-from django.conf import settings
-from django.core.cache import cache
 
 from channels_app.sms import rate_limit
-from channels_app.sms.rate_limit import BURST, KEY_PREFIX, sms_send_slot_take
+from channels_app.sms.rate_limit import BURST, sms_send_slot_take
+from tests.channels_app.sms_fixtures import sms_rate_buckets_clear
 from tests.conftest import services_or_skip
 
 NUMBER = "+14155550199"
 OTHER_NUMBER = "+14155550198"
 
 
-def clear_buckets() -> None:
-    if settings.REDIS_URL:
-        client = redis.Redis.from_url(settings.REDIS_URL)
-        for key in client.scan_iter(match=KEY_PREFIX + "*"):
-            client.delete(key)
-    cache.clear()
-
-
 @pytest.fixture(autouse=True)
 def empty_buckets():
-    clear_buckets()
+    sms_rate_buckets_clear()
     yield
-    clear_buckets()
+    sms_rate_buckets_clear()
 
 
 @pytest.fixture(params=["redis", "local"])

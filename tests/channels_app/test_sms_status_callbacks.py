@@ -2,14 +2,10 @@
 forward: late, repeated and out-of-order callbacks never undo a final status, and a failure is told once."""
 
 import pytest
-import redis
-from django.conf import settings
-from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
 from channels_app.models import Channel, Delivery, SmsOptOut
-from channels_app.sms.rate_limit import KEY_PREFIX
 from customers.models import CustomerIdentity
 from tests.channels_app.sms_fixtures import (
     ACCOUNT_SID,
@@ -19,6 +15,7 @@ from tests.channels_app.sms_fixtures import (
     TEST_SERVER,
     post_twilio,
     sms_channel_create,
+    sms_rate_buckets_clear,
 )
 from tests.factories import AgentFactory, CustomerFactory, TicketFactory
 from tickets.models import TimelineEvent
@@ -32,11 +29,7 @@ OTHER_SID = "SM99999999999999999999999999999999"
 
 @pytest.fixture(autouse=True)
 def free_send_slots():
-    if settings.REDIS_URL:
-        client = redis.Redis.from_url(settings.REDIS_URL)
-        for key in client.scan_iter(match=KEY_PREFIX + "*"):
-            client.delete(key)
-    cache.clear()
+    sms_rate_buckets_clear()
 
 
 @pytest.fixture
