@@ -727,24 +727,7 @@ def run(args: argparse.Namespace, *, work_dir: Path, processes: Processes) -> di
         file=sys.stderr,
         flush=True,
     )
-    processes.start(
-        "uvicorn",
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "helpdesk.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-            "--no-access-log",
-            "--timeout-graceful-shutdown",
-            "5",
-        ],
-    )
+    uvicorn_start(processes, port=port, workers=args.workers)
     worker_log = processes.start(
         "celery",
         [
@@ -982,6 +965,28 @@ def summary(result: dict, *, results_path: Path) -> str:
 def _raise_on_sigterm(signum, frame) -> None:
     print("[bench] terminated", file=sys.stderr)
     raise SystemExit(128 + signum)
+
+
+def uvicorn_start(processes: Processes, *, port: int, workers: int) -> None:
+    """The desk's ASGI application under uvicorn on 127.0.0.1:``port``, as the benchmarks run it."""
+    processes.start(
+        "uvicorn",
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "helpdesk.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-access-log",
+            "--timeout-graceful-shutdown",
+            "5",
+        ],
+    )
 
 
 def benchmark_main(*, args, result_prefix: str, run, summary, work_prefix: str = "helpdesk-bench-") -> int:

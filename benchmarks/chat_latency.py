@@ -49,6 +49,7 @@ from api_ingest import (
     machine_cpu,
     percentile,
     recreate_postgres_database,
+    uvicorn_start,
     versions,
     wait_until,
 )
@@ -282,24 +283,7 @@ def run(args: argparse.Namespace, *, work_dir: Path, processes: Processes) -> di
     setup = json.loads(line.removeprefix("BENCH_SETUP "))
 
     print(f"[bench] starting uvicorn ({args.workers} workers) on {base_url}", file=sys.stderr, flush=True)
-    processes.start(
-        "uvicorn",
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "helpdesk.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-            "--no-access-log",
-            "--timeout-graceful-shutdown",
-            "5",
-        ],
-    )
+    uvicorn_start(processes, port=port, workers=args.workers)
     wait_until(lambda: _healthy(base_url), what="the server's /healthz", deadline=deadline, processes=processes)
     cpu_start = machine_cpu()
     started = time.perf_counter()

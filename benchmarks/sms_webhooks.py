@@ -64,6 +64,7 @@ from api_ingest import (
     latency_figures,
     machine_cpu,
     recreate_postgres_database,
+    uvicorn_start,
     versions,
     wait_until,
 )
@@ -317,13 +318,7 @@ def run(args: argparse.Namespace, *, work_dir: Path, processes: Processes) -> di
     posts = make_posts(args=args, url=url, rng=random.Random(args.seed))
 
     print(f"[bench] starting uvicorn ({args.workers} workers) on {base_url}", file=sys.stderr, flush=True)
-    processes.start(
-        "uvicorn",
-        [
-            *(sys.executable, "-m", "uvicorn", "helpdesk.asgi:application", "--host", "127.0.0.1", "--port", str(port)),
-            *("--workers", str(args.workers), "--no-access-log", "--timeout-graceful-shutdown", "5"),
-        ],
-    )
+    uvicorn_start(processes, port=port, workers=args.workers)
     if not args.no_worker:
         worker_log = processes.start(
             "celery",
