@@ -1,5 +1,6 @@
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -81,3 +82,28 @@ class ContextEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class CustomerMerge(models.Model):
+    """One merge of ``source`` into ``target``, with what moved (``moved``: lists of ids per kind of row), so that
+    it can be undone: the undo moves exactly those rows back. A merge that has been undone keeps its row."""
+
+    source = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="merges_as_source")
+    target = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="merges_as_target")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    moved = models.JSONField(default=dict, blank=True)
+    # The source's profile as it was (name, plan, attributes...), restored on undo.
+    source_snapshot = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["target", "-created_at"], name="customer_merge_target_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.source_id} into {self.target_id}"

@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "tickets",
     "realtime",
     "chat",
+    "django_htmx",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -62,6 +64,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -79,6 +82,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "console.context_processors.console",
             ],
         },
     },
@@ -145,9 +149,9 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 
-# Agents sign in here for session authentication (the browsable API); the console brings its own page later.
-LOGIN_URL = "/api/v1/auth/login/"
-LOGIN_REDIRECT_URL = "/api/v1/docs"
+# Agents sign in on the console page; the same session authenticates the browsable API and the websocket.
+LOGIN_URL = "/console/login/"
+LOGIN_REDIRECT_URL = "/console/"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PUBLIC_BASE_URL.startswith("https://")

@@ -7,7 +7,7 @@ from django.utils import timezone
 from agents.models import AgentProfile, Team
 from channels_app.models import Channel
 from customers.models import ContextEvent, Customer, CustomerIdentity
-from tickets.models import Message, Ticket, TimelineEvent
+from tickets.models import CannedResponse, Message, Ticket, TimelineEvent
 
 
 class TeamFactory(factory.django.DjangoModelFactory):
@@ -119,3 +119,11 @@ class ContextEventFactory(factory.django.DjangoModelFactory):
     type = "order.placed"
     payload = factory.LazyFunction(lambda: {"order_id": "A-1", "total": "19.90"})
     occurred_at = factory.LazyFunction(timezone.now)
+
+
+class CannedResponseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CannedResponse
+
+    title = factory.Sequence(lambda n: f"Canned {n}")
+    body = "Hello {{ customer.name }}, about ticket #{{ ticket.id }}: "

@@ -99,8 +99,8 @@ def test_docs_page_loads_only_local_static_assets_and_each_is_served(collected_s
     assert any(url.endswith(".css") for url in assets)
 
 
-def test_root_redirects_to_the_docs(client):
+def test_root_redirects_to_the_console(client):
     response = client.get("/")
 
     assert response.status_code == 302
-    assert response["Location"] == "/api/v1/docs"
+    assert response["Location"] == "/console/"

@@ -163,6 +163,8 @@ class TimelineEvent(models.Model):
         DELIVERY_FAILED = "delivery_failed", "Delivery failed"
         TICKET_MERGED = "ticket_merged", "Ticket merged"
         CUSTOMER_MERGED = "customer_merged", "Customer merged"
+        CUSTOMER_MERGE_UNDONE = "customer_merge_undone", "Customer merge undone"
+        AGENT_MENTIONED = "agent_mentioned", "Agent mentioned"
         IDENTITY_ADDED = "identity_added", "Identity added"
         SMS_OPTED_OUT = "sms_opted_out", "Opted out of SMS"
         SMS_OPTED_IN = "sms_opted_in", "Opted back in to SMS"
@@ -238,3 +240,28 @@ class TicketParticipant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} on #{self.ticket_id}"
+
+
+class CannedResponse(models.Model):
+    """A saved answer agents insert into a reply. ``body`` may hold placeholders such as ``{{ customer.name }}``
+    and ``{{ ticket.id }}``, filled in for the ticket at hand (tickets.services.canned). A team's responses are
+    offered to that team's agents; ones with no team to everyone."""
+
+    title = models.CharField(max_length=120)
+    body = models.TextField()
+    team = models.ForeignKey(
+        "agents.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="canned_responses"
+    )
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title", "id"]
+        constraints = [models.UniqueConstraint(fields=["title"], name="canned_response_unique_title")]
+
+    def __str__(self) -> str:
+        return self.title

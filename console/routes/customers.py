@@ -1,0 +1,3 @@
+"""Console routes: customers (names are in the "console" namespace)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Console routes: queues (names are in the "console" namespace)."""
+
+urlpatterns: list = []

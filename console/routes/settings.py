@@ -1,0 +1,3 @@
+"""Console routes: settings (names are in the "console" namespace)."""
+
+urlpatterns: list = []

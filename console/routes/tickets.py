@@ -1,0 +1,3 @@
+"""Console routes: tickets (names are in the "console" namespace)."""
+
+urlpatterns: list = []
