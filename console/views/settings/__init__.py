@@ -1,0 +1,1 @@
+"""The admins' settings pages: channels, teams and agents, canned responses (Django admin for everything else)."""
