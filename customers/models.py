@@ -27,7 +27,13 @@ class Customer(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        indexes = [models.Index(fields=["-updated_at"], name="customer_recent_idx")]
+        indexes = [
+            models.Index(fields=["-updated_at"], name="customer_recent_idx"),
+            # The console's customer list: most recent activity first, merged customers left out, keyset pages.
+            models.Index(
+                fields=["-updated_at", "-id"], condition=Q(merged_into__isnull=True), name="customer_activity_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name or f"Customer {self.pk}"

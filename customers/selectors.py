@@ -1,9 +1,15 @@
 """Reads of customers."""
 
-from django.db.models import QuerySet
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
 
-from customers.models import Customer
-from helpdesk.errors import NotFound
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from customers.identities import normalise_phone
+from customers.models import ContextEvent, Customer, CustomerIdentity, CustomerMerge
+from helpdesk.errors import DomainError, NotFound
 
 
 def customer_get(*, customer_id: int, with_identities: bool = True) -> Customer:
@@ -23,3 +29,106 @@ def customer_list(*, query: str = "") -> QuerySet[Customer]:
             identities__value__icontains=query.lower()
         )
     return customers.distinct()
+
+
+# The console's reads. Customers are not scoped by team: every agent may see every customer (as the REST API
+# lets them); what is scoped is their tickets and messages, through tickets.selectors.
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    customers: list[Customer]
+    next_cursor: str | None
+
+
+def customer_search_page(*, query: str = "", cursor: str | None = None, limit: int = 50) -> CustomerPage:
+    """One page of customers, most recent activity first (``updated_at``, which every inbound message touches),
+    merged customers left out. ``query`` matches name, company, an identity (email, phone, external id; a typed
+    phone number is normalised to E.164 first) or the customer id. Keyset pagination: a page past the millionth
+    customer costs what the first costs (index ``customer_activity_idx``)."""
+    customers = Customer.objects.filter(merged_into__isnull=True)
+    query = query.strip()[:200]
+    if query:
+        customers = customers.filter(_search_q(query))
+    if cursor:
+        at, customer_id = _decode_cursor(cursor)
+        customers = customers.filter(Q(updated_at__lt=at) | Q(updated_at=at, pk__lt=customer_id))
+    rows = list(customers.prefetch_related("identities").order_by("-updated_at", "-pk")[: limit + 1])
+    page = rows[:limit]
+    next_cursor = _encode_cursor(page[-1]) if len(rows) > limit else None
+    return CustomerPage(customers=page, next_cursor=next_cursor)
+
+
+def customer_profile_get(*, customer_id: int) -> Customer:
+    """The customer with identities and last channel, merged or not (the caller sends a merged one on to the
+    surviving customer); NotFound when there is none."""
+    customer = (
+        Customer.objects.select_related("last_channel", "merged_into")
+        .prefetch_related("identities")
+        .filter(pk=customer_id)
+        .first()
+    )
+    if customer is None:
+        raise NotFound("No such customer.")
+    return customer
+
+
+def customer_context_events_recent(*, customer: Customer, limit: int = 10) -> list[ContextEvent]:
+    return list(ContextEvent.objects.filter(customer=customer).order_by("-occurred_at", "-id")[:limit])
+
+
+def customer_merges_recent(*, customer: Customer, limit: int = 5) -> list[CustomerMerge]:
+    """The latest merges into ``customer`` (undone ones too, marked), for the profile's undo buttons."""
+    return list(
+        CustomerMerge.objects.filter(target=customer)
+        .select_related("source", "actor", "undone_by")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def customer_merge_get(*, merge_id: int) -> CustomerMerge:
+    merge = CustomerMerge.objects.select_related("source", "target").filter(pk=merge_id).first()
+    if merge is None:
+        raise NotFound("No such merge.")
+    return merge
+
+
+PHONE_PUNCTUATION = set(" ()+-./")
+
+
+def _search_q(query: str) -> Q:
+    lowered = query.lower()
+    identities = CustomerIdentity.objects.filter(customer=OuterRef("pk"))
+    identity_match = Q(value__icontains=lowered)
+    if any(character.isdigit() for character in query):
+        try:
+            phone = normalise_phone(query)
+        except ValueError:
+            phone = ""
+        if phone:
+            identity_match |= Q(kind=CustomerIdentity.Kind.PHONE, value=phone)
+        digits = "".join(character for character in query if character.isdigit())
+        if len(digits) >= 4 and all(character.isdigit() or character in PHONE_PUNCTUATION for character in query):
+            # Part of a number as people type it, "(415) 555": the stored E.164 form holds the same digits.
+            identity_match |= Q(kind=CustomerIdentity.Kind.PHONE, value__contains=digits)
+    match = Q(name__icontains=query) | Q(company__icontains=query) | Exists(identities.filter(identity_match))
+    if query.isdigit() and len(query) < 19:
+        match |= Q(pk=int(query))
+    return match
+
+
+def _encode_cursor(customer: Customer) -> str:
+    raw = f"{customer.updated_at.isoformat()}|{customer.pk}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at_text, id_text = raw.split("|")
+        at, customer_id = datetime.fromisoformat(at_text), int(id_text)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise DomainError("Invalid cursor.", code="invalid_cursor") from exc
+    if at.tzinfo is None:
+        raise DomainError("Invalid cursor.", code="invalid_cursor")
+    return at, customer_id

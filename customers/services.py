@@ -1,4 +1,5 @@
-"""Writes for customers: recognising them from an identity, upserts from the company's systems, context events."""
+"""Writes for customers: recognising them from an identity, upserts from the company's systems, context events,
+merging two customers and undoing that."""
 
 import logging
 from collections.abc import Iterable, Iterator
@@ -8,13 +9,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from django.apps import apps
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from customers.models import ContextEvent, Customer, CustomerIdentity
+from customers.models import ContextEvent, Customer, CustomerIdentity, CustomerMerge
 from customers.types import IdentityInput
-from helpdesk.errors import Conflict
+from helpdesk.errors import Conflict, NotFound
+from tickets.models import TimelineEvent
+from tickets.services.events import event_record
+from tickets.types import Actor
 
 if TYPE_CHECKING:
     from channels_app.models import Channel
@@ -75,7 +80,7 @@ def customer_resolve(
         if identity.is_verified and not existing.is_verified:
             CustomerIdentity.objects.filter(pk=existing.pk).update(is_verified=True)
             existing.is_verified = True
-        return existing.customer, existing, False
+        return _surviving(existing.customer), existing, False
     if is_known_absent:
         # A batch read it as absent in this transaction: no savepoint. Should another process have created it
         # meanwhile, IntegrityError goes to the batch, whose savepoint undoes this and which tries again.
@@ -89,9 +94,21 @@ def customer_resolve(
         existing = _identity_get(identity)
         if existing is None:
             raise
-        return existing.customer, existing, False
+        return _surviving(existing.customer), existing, False
     logger.info("customers.customer_created", extra={"customer_id": customer.pk})
     return customer, created_identity, True
+
+
+def _surviving(customer: Customer) -> Customer:
+    """The customer that ``customer`` was merged into, if it was (following re-pointed merges to the end).
+
+    A merge moves identities to the target, so this matters only for an identity read before the merge committed
+    (a batch's preloaded identities): the message must not land on a merged customer. Costs no query otherwise."""
+    seen = set()
+    while customer.merged_into_id is not None and customer.pk not in seen:
+        seen.add(customer.pk)
+        customer = Customer.objects.get(pk=customer.merged_into_id)
+    return customer
 
 
 def _customer_create(
@@ -232,3 +249,209 @@ def _identities_q(identities: list[IdentityInput]):
     for identity in identities:
         query |= Q(kind=identity.kind, value=identity.value)
     return query
+
+
+# What a merge moves, by the key it is recorded under in CustomerMerge.moved: every row that belongs to a customer.
+# Named by app label, so the core does not import a channel app (chat) for one foreign key.
+MERGE_MOVED_MODELS = (
+    ("identities", "customers.CustomerIdentity"),
+    ("tickets", "tickets.Ticket"),
+    ("messages", "tickets.Message"),
+    ("timeline_events", "tickets.TimelineEvent"),
+    ("context_events", "customers.ContextEvent"),
+    ("chat_visitors", "chat.ChatVisitor"),
+)
+MERGE_PROFILE_FIELDS = ("name", "company", "plan", "locale", "time_zone", "lifetime_value")
+
+
+@transaction.atomic
+def customer_merge(*, source: Customer, target: Customer, actor: Actor) -> CustomerMerge:
+    """Merge ``source`` into ``target``: everything the source had moves to the target, and the source keeps its
+    row with ``merged_into`` set, so old references still resolve (``customer_resolve`` follows it).
+
+    Locks both customer rows in id order (two merges of the same pair in opposite directions cannot deadlock), then
+    re-reads them. Refused (``Conflict``): a customer into itself, into a merged customer, or a merged customer
+    again. Customers merged earlier into ``source`` are re-pointed to ``target`` (no chains); that is recorded too.
+    The target's blank profile fields are filled from the source (the target's values win), attributes are merged
+    key by key (the target's win). A context event whose ``(source, external_id)`` the target already has stays
+    with the source (the unique constraint), listed in ``moved["context_events_kept"]``.
+    """
+    if source.pk == target.pk:
+        raise Conflict("A customer cannot be merged into itself.", code="merge_into_self")
+    locked = {
+        row.pk: row for row in Customer.objects.select_for_update().filter(pk__in=[source.pk, target.pk]).order_by("pk")
+    }
+    if len(locked) != 2:
+        raise NotFound("No such customer.")
+    source, target = locked[source.pk], locked[target.pk]
+    if target.merged_into_id is not None:
+        raise Conflict(
+            f"{_label(target)} was itself merged into customer {target.merged_into_id}; merge into that one instead.",
+            code="merge_into_merged",
+        )
+    if source.merged_into_id is not None:
+        raise Conflict(
+            f"{_label(source)} was already merged into customer {source.merged_into_id}.", code="already_merged"
+        )
+
+    moved: dict = {}
+    conflicting = (
+        ContextEvent.objects.filter(customer=source)
+        .exclude(external_id="")
+        .filter(
+            Exists(
+                ContextEvent.objects.filter(
+                    customer=target, source=OuterRef("source"), external_id=OuterRef("external_id")
+                )
+            )
+        )
+    )
+    kept_context_ids = sorted(conflicting.values_list("pk", flat=True))
+    moved["context_events_kept"] = kept_context_ids
+    moved["primary_identities"] = sorted(
+        CustomerIdentity.objects.filter(customer=source, is_primary=True).values_list("pk", flat=True)
+    )
+    for key, label in MERGE_MOVED_MODELS:
+        model = apps.get_model(label)
+        rows = model.objects.filter(customer=source)
+        if key == "context_events":
+            rows = rows.exclude(pk__in=kept_context_ids)
+        ids = sorted(rows.values_list("pk", flat=True))
+        if ids:
+            model.objects.filter(pk__in=ids).update(customer=target)
+        moved[key] = ids
+    if moved["primary_identities"]:
+        # The target keeps its own primary identities; the source's become secondary (restored on undo).
+        CustomerIdentity.objects.filter(pk__in=moved["primary_identities"]).update(is_primary=False)
+    # Customers merged into the source earlier now point at the target, so that no merge chain forms.
+    repointed = sorted(Customer.objects.filter(merged_into=source).values_list("pk", flat=True))
+    if repointed:
+        Customer.objects.filter(pk__in=repointed).update(merged_into=target)
+    moved["repointed_customers"] = repointed
+
+    filled = {}
+    for field in MERGE_PROFILE_FIELDS:
+        value = getattr(source, field)
+        if _is_blank(getattr(target, field)) and not _is_blank(value):
+            setattr(target, field, value)
+            filled[field] = _jsonable(value)
+    moved["filled_fields"] = filled
+    target_attributes = dict(target.attributes or {})
+    added = {key: value for key, value in (source.attributes or {}).items() if key not in target_attributes}
+    if added:
+        target.attributes = {**target_attributes, **added}
+    moved["attributes_added"] = added
+    target.save(update_fields=[*filled, "attributes", "updated_at"])
+
+    snapshot = {field: _jsonable(getattr(source, field)) for field in MERGE_PROFILE_FIELDS}
+    snapshot["attributes"] = source.attributes or {}
+    source.merged_into = target
+    source.save(update_fields=["merged_into", "updated_at"])
+    merge = CustomerMerge.objects.create(
+        source=source, target=target, actor=actor.user, moved=moved, source_snapshot=snapshot
+    )
+    event_record(
+        customer_id=target.pk,
+        type=TimelineEvent.Type.CUSTOMER_MERGED,
+        actor=actor,
+        params={
+            "merge_id": merge.pk,
+            "source_id": source.pk,
+            "source_name": source.name,
+            "moved": {key: len(moved[key]) for key, _ in MERGE_MOVED_MODELS},
+        },
+    )
+    logger.info(
+        "customers.customer_merged", extra={"merge_id": merge.pk, "source_id": source.pk, "target_id": target.pk}
+    )
+    return merge
+
+
+@transaction.atomic
+def customer_merge_undo(*, merge: CustomerMerge, actor: Actor) -> CustomerMerge:
+    """Undo ``merge``: exactly the rows it moved go back to the source (those that are still on the target; rows
+    that arrived after the merge stay), the profile fields and attributes it filled in on the target are cleared
+    again (unless changed since), the source gets its profile back and is no longer merged.
+
+    Locks the merge row, then both customers in id order. Undoing an undone merge changes nothing and returns it
+    (a retried click). Refused (``Conflict``) when the source has been merged elsewhere since (its target was merged
+    on into another customer): undo that later merge first.
+    """
+    merge = CustomerMerge.objects.select_for_update().get(pk=merge.pk)
+    if merge.undone_at is not None:
+        return merge
+    locked = {
+        row.pk: row
+        for row in Customer.objects.select_for_update().filter(pk__in=[merge.source_id, merge.target_id]).order_by("pk")
+    }
+    source, target = locked[merge.source_id], locked[merge.target_id]
+    if source.merged_into_id != target.pk or target.merged_into_id is not None:
+        raise Conflict(
+            f"{_label(source)} has been merged into another customer since; undo that merge first.",
+            code="merged_elsewhere_since",
+        )
+    moved = merge.moved or {}
+    for key, label in MERGE_MOVED_MODELS:
+        ids = moved.get(key) or []
+        if ids:
+            apps.get_model(label).objects.filter(pk__in=ids, customer=target).update(customer=source)
+    if moved.get("primary_identities"):
+        CustomerIdentity.objects.filter(pk__in=moved["primary_identities"], customer=source).update(is_primary=True)
+    if moved.get("repointed_customers"):
+        Customer.objects.filter(pk__in=moved["repointed_customers"], merged_into=target).update(merged_into=source)
+
+    changed = []
+    for field, value in (moved.get("filled_fields") or {}).items():
+        # Only what the merge put there and nobody changed since.
+        if _jsonable(getattr(target, field)) == value:
+            setattr(target, field, None if field == "lifetime_value" else "")
+            changed.append(field)
+    attributes = dict(target.attributes or {})
+    for key, value in (moved.get("attributes_added") or {}).items():
+        if key in attributes and attributes[key] == value:
+            del attributes[key]
+    if attributes != (target.attributes or {}):
+        target.attributes = attributes
+        changed.append("attributes")
+    target.save(update_fields=[*changed, "updated_at"])
+
+    snapshot = merge.source_snapshot or {}
+    for field in MERGE_PROFILE_FIELDS:
+        if field in snapshot:
+            value = snapshot[field]
+            if field == "lifetime_value":
+                value = Decimal(value) if value is not None else None
+            setattr(source, field, value)
+    if "attributes" in snapshot:
+        source.attributes = snapshot["attributes"]
+    source.merged_into = None
+    source.save(
+        update_fields=[*(f for f in MERGE_PROFILE_FIELDS if f in snapshot), "attributes", "merged_into", "updated_at"]
+    )
+
+    merge.undone_at = timezone.now()
+    merge.undone_by = actor.user
+    merge.save(update_fields=["undone_at", "undone_by"])
+    for customer, other in ((target, source), (source, target)):
+        event_record(
+            customer_id=customer.pk,
+            type=TimelineEvent.Type.CUSTOMER_MERGE_UNDONE,
+            actor=actor,
+            params={"merge_id": merge.pk, "source_id": source.pk, "target_id": target.pk, "other_name": other.name},
+        )
+    logger.info(
+        "customers.customer_merge_undone", extra={"merge_id": merge.pk, "source_id": source.pk, "target_id": target.pk}
+    )
+    return merge
+
+
+def _label(customer: Customer) -> str:
+    return f"Customer {customer.pk}" + (f" ({customer.name})" if customer.name else "")
+
+
+def _is_blank(value) -> bool:
+    return value is None or value == ""
+
+
+def _jsonable(value):
+    return str(value) if isinstance(value, Decimal) else value

@@ -1,0 +1,211 @@
+"""Console pages for customers: the list and search, the profile with the unified timeline, merging two customers
+and undoing a merge.
+
+Who may merge: any agent, as Zendesk lets agents with the permission to edit end users merge them. Customers are
+not scoped by team (every agent may see every customer, as in the REST API); their tickets and messages are, so a
+merge may move tickets an agent cannot see, and those stay invisible to that agent afterwards.
+"""
+
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from console.views.access import agent_required
+from customers.models import Customer
+from customers.selectors import (
+    customer_context_events_recent,
+    customer_merge_get,
+    customer_merges_recent,
+    customer_profile_get,
+    customer_search_page,
+)
+from customers.services import customer_merge, customer_merge_undo
+from helpdesk.errors import Conflict, DomainError, NotFound
+from tickets.selectors.tickets import ticket_list_for_agent
+from tickets.selectors.timeline import TimelineEntry, TimelinePage, customer_timeline
+from tickets.types import Actor
+
+PAGE_SIZE = 50
+TIMELINE_PAGE_SIZE = 30
+TICKETS_SHOWN = 25
+MERGE_CANDIDATES = 10
+
+
+@agent_required
+@require_GET
+def customer_list_view(request):
+    query = request.GET.get("q", "").strip()[:200]
+    try:
+        page = customer_search_page(query=query, cursor=request.GET.get("after") or None, limit=PAGE_SIZE)
+    except DomainError as exc:
+        return render(
+            request,
+            "console/customers/list.html",
+            {"nav": "customers", "query": query, "customers": [], "error": exc.detail},
+            status=400,
+        )
+    return render(
+        request,
+        "console/customers/list.html",
+        {"nav": "customers", "query": query, "customers": page.customers, "next_cursor": page.next_cursor},
+    )
+
+
+@agent_required
+@require_GET
+def customer_view(request, customer_id: int):
+    customer = customer_profile_get(customer_id=customer_id)
+    if customer.merged_into_id is not None:
+        messages.info(request, f"Customer {customer.pk} was merged into this customer; you are seeing the merged one.")
+        return redirect("console:customer", customer_id=customer.merged_into_id)
+    try:
+        return _profile_response(request, customer, cursor=request.GET.get("before") or None)
+    except DomainError as exc:
+        return _profile_response(request, customer, status=400, error=exc.detail)
+
+
+@agent_required
+@require_GET
+def customer_timeline_view(request, customer_id: int):
+    """The "Load earlier" button: the next page of the timeline, as list items that replace the button (htmx)."""
+    customer = customer_profile_get(customer_id=customer_id)
+    cursor = request.GET.get("cursor") or None
+    if not request.htmx:
+        url = reverse("console:customer", kwargs={"customer_id": customer.merged_into_id or customer.pk})
+        return redirect(f"{url}?before={cursor}#timeline" if cursor else url)
+    try:
+        page = customer_timeline(customer=customer, viewer=request.user, cursor=cursor, limit=TIMELINE_PAGE_SIZE)
+    except DomainError as exc:
+        return HttpResponse(exc.detail, status=400, content_type="text/plain")
+    context = {"customer": customer, "timeline": page, "timeline_rows": _timeline_rows(page)}
+    return render(request, "console/customers/_timeline_entries.html", context)
+
+
+@agent_required
+@require_http_methods(["GET", "POST"])
+def customer_merge_view(request, customer_id: int):
+    """GET with ``source`` (an id, or text to search): the confirm step showing both customers, or the matching
+    customers to choose from. POST with ``source`` (an id): merge it into this customer."""
+    target = customer_profile_get(customer_id=customer_id)
+    raw = (request.POST if request.method == "POST" else request.GET).get("source", "").strip()[:200]
+    if not raw:
+        return _profile_response(request, target, status=400, merge_error="Enter the id, name or email of a customer.")
+    source = None
+    if raw.isdigit() and len(raw) < 19:
+        try:
+            source = customer_profile_get(customer_id=int(raw))
+        except NotFound:
+            if request.method == "POST":
+                return _confirm_response(request, target, None, raw, error=f"There is no customer {raw}.")
+    if request.method == "GET":
+        if source is None:
+            candidates = [
+                candidate
+                for candidate in customer_search_page(query=raw, limit=MERGE_CANDIDATES + 1).customers
+                if candidate.pk != target.pk
+            ][:MERGE_CANDIDATES]
+            if not candidates:
+                return _profile_response(
+                    request, target, status=400, merge_error=f"No customer matches “{raw}”.", merge_value=raw
+                )
+            return _confirm_response(request, target, None, raw, candidates=candidates)
+        return _confirm_response(request, target, source, raw)
+    if source is None:
+        return _confirm_response(request, target, None, raw, error="Choose a customer by their id.")
+    try:
+        merge = customer_merge(source=source, target=target, actor=Actor.agent(request.user))
+    except Conflict as exc:
+        return _confirm_response(request, target, source, raw, error=exc.detail)
+    url = reverse("console:customer", kwargs={"customer_id": target.pk})
+    return redirect(f"{url}?merged={merge.pk}")
+
+
+@agent_required
+@require_POST
+def customer_merge_undo_view(request, merge_id: int):
+    merge = customer_merge_get(merge_id=merge_id)
+    was_undone = merge.undone_at is not None
+    try:
+        merge = customer_merge_undo(merge=merge, actor=Actor.agent(request.user))
+    except Conflict as exc:
+        target = customer_profile_get(customer_id=merge.target_id)
+        if target.merged_into_id is not None:
+            target = customer_profile_get(customer_id=target.merged_into_id)
+        return _profile_response(request, target, status=409, error=exc.detail)
+    if was_undone:
+        messages.info(request, f"That merge was already undone: customer {merge.source_id} is separate again.")
+    else:
+        messages.success(request, f"Merge undone: customer {merge.source_id} is separate again.")
+    return redirect("console:customer", customer_id=merge.target_id)
+
+
+def _profile_response(
+    request,
+    customer: Customer,
+    *,
+    cursor: str | None = None,
+    status: int = 200,
+    error: str = "",
+    merge_error: str = "",
+    merge_value: str = "",
+):
+    timeline = customer_timeline(customer=customer, viewer=request.user, cursor=cursor, limit=TIMELINE_PAGE_SIZE)
+    tickets = list(ticket_list_for_agent(user=request.user, customer_id=customer.pk)[: TICKETS_SHOWN + 1])
+    merges = customer_merges_recent(customer=customer)
+    just_merged = None
+    merged_param = request.GET.get("merged", "")
+    if merged_param.isdigit():
+        just_merged = next((merge for merge in merges if merge.pk == int(merged_param)), None)
+    context = {
+        "nav": "customers",
+        "customer": customer,
+        "identities": list(customer.identities.all()),
+        "attributes": sorted((customer.attributes or {}).items()),
+        "context_events": [
+            (event, _details(event.payload)) for event in customer_context_events_recent(customer=customer)
+        ],
+        "tickets": tickets[:TICKETS_SHOWN],
+        "more_tickets": len(tickets) > TICKETS_SHOWN,
+        "timeline": timeline,
+        "timeline_rows": _timeline_rows(timeline),
+        "is_earlier_page": cursor is not None,
+        "merges": merges,
+        "just_merged": just_merged,
+        "error": error,
+        "merge_error": merge_error,
+        "merge_value": merge_value,
+    }
+    return render(request, "console/customers/profile.html", context, status=status)
+
+
+def _timeline_rows(page: TimelinePage) -> list[tuple[TimelineEntry, list[tuple[str, object]]]]:
+    """Each entry with its parameters (events) or payload (context events) as (key, value) pairs: a template
+    cannot iterate a dict safely (``payload.items`` is the payload's own "items" key when it has one)."""
+    rows = []
+    for entry in page.entries:
+        if entry.kind == "event":
+            details = _details(entry.item.params)
+        elif entry.kind == "context":
+            details = _details(entry.item.payload)
+        else:
+            details = []
+        rows.append((entry, details))
+    return rows
+
+
+def _details(data) -> list[tuple[str, object]]:
+    return sorted((str(key), value) for key, value in data.items()) if isinstance(data, dict) else []
+
+
+def _confirm_response(request, target: Customer, source: Customer | None, raw: str, *, candidates=None, error=""):
+    context = {
+        "nav": "customers",
+        "target": target,
+        "source": source,
+        "query": raw,
+        "candidates": candidates or [],
+        "error": error,
+    }
+    return render(request, "console/customers/merge_confirm.html", context, status=400 if error else 200)
