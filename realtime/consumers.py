@@ -4,9 +4,9 @@ Consumers authenticate, join groups and relay; they never write to the database 
 through the chat services). A refused connection is accepted and then closed with code 4403, so a browser sees the
 code (a refused handshake shows only 1006) and the client knows not to retry with the same credentials.
 
-Server -> agent events: ``message``, ``typing``, ``read``, ``viewers`` (see realtime/publish.py for the shapes) and
-``error`` (``{"type": "error", "code", "detail", "ticket_id"?}``: an unknown request, or a ticket that does not
-exist or that the agent may not see, alike).
+Server -> agent events: ``message``, ``ticket`` (a ticket's fields changed), ``typing``, ``read``, ``viewers``
+(see realtime/publish.py for the shapes) and ``error`` (``{"type": "error", "code", "detail", "ticket_id"?}``: an
+unknown request, or a ticket that does not exist or that the agent may not see, alike).
 """
 
 import asyncio
@@ -188,12 +188,7 @@ class AgentConsumer(RealtimeConsumer):
     async def realtime_event(self, message: dict) -> None:
         if not self.agent.may_see(message.get("audience")):
             return
-        event = message["event"]
-        if (
-            message.get("group") == AGENTS
-            and event.get("type") == "message"
-            and event["message"]["ticket_id"] in self.subscriptions
-        ):
+        if message.get("group") == AGENTS and _event_ticket_id(message["event"]) in self.subscriptions:
             return  # it comes through the ticket's group too: once is enough
         await super().realtime_event(message)
 
@@ -254,6 +249,15 @@ class AgentConsumer(RealtimeConsumer):
         await realtime_send(
             groups=[ticket_group(ticket_id)], event={"type": "viewers", "ticket_id": ticket_id, "agents": agents}
         )
+
+
+def _event_ticket_id(event: dict) -> int | None:
+    """The ticket an AGENTS event is about (``message`` and ``ticket`` events), else None."""
+    if event.get("type") == "message":
+        return event["message"]["ticket_id"]
+    if event.get("type") == "ticket":
+        return event["ticket"]["id"]
+    return None
 
 
 def _is_id(value) -> bool:

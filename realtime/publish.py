@@ -6,8 +6,9 @@ it never fails the transaction that wrote the data, nor the request that made it
 
 A channel-layer message is ``{"type": "realtime.event", "event": <the JSON the client receives>, "group": <the
 group it was sent to>}``, plus, for events about one ticket, ``"audience": {"team_id", "assignee_id"}`` so each
-agent connection drops what its agent may not see (the same rule as ``tickets.selectors.ticket_visibility_q``),
-and ``"sender"``: the channel name of the connection that caused it, which does not get its own event back.
+agent connection drops what its agent may not see (the same rule as ``tickets.selectors.ticket_visibility_q``;
+a moved ticket's audience carries ``"previous"`` too, so the agents who lose it hear that it left), and
+``"sender"``: the channel name of the connection that caused it, which does not get its own event back.
 """
 
 import asyncio
@@ -28,7 +29,7 @@ from channels_app.models import Channel
 from chat.models import ChatVisitor
 from chat.selectors import chat_message_data
 from realtime.groups import AGENTS, ticket_group, visitor_group
-from tickets.models import Attachment, Message
+from tickets.models import Attachment, Message, Ticket
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +132,40 @@ def message_created_publish(*, message: Message) -> None:
     _publish_on_commit(publications)
 
 
+def ticket_changed_publish(*, ticket: Ticket, previous: Ticket | dict | None = None) -> None:
+    """After commit, tell the ticket's group and the agents that ``ticket``'s fields changed (status, priority,
+    assignee, team; ``version`` lets an open ticket page see that its form is stale). Best-effort, no query.
+
+    ``previous`` (the ticket as it was, or its ``{"team_id", "assignee_id"}``) also lets the agents who could see
+    it before the change hear of it: a ticket moved to another team must leave their queues and open pages too.
+    Call it from the service that wrote the change, inside its transaction."""
+    audience = {"team_id": ticket.team_id, "assignee_id": ticket.assignee_id}
+    before = _audience_of(previous)
+    if before is not None and before != audience:
+        audience["previous"] = before
+    event = {
+        "type": "ticket",
+        "ticket": {
+            "id": ticket.pk,
+            "status": ticket.status,
+            "priority": ticket.priority,
+            "assignee_id": ticket.assignee_id,
+            "team_id": ticket.team_id,
+            "version": ticket.version,
+            "merged_into_id": ticket.merged_into_id,  # a merged ticket's page points the agent to the target
+        },
+    }
+    _publish_on_commit([Publication(groups=(ticket_group(ticket.pk), AGENTS), event=event, audience=audience)])
+
+
+def _audience_of(previous: Ticket | dict | None) -> dict | None:
+    if previous is None:
+        return None
+    if isinstance(previous, dict):
+        return {"team_id": previous.get("team_id"), "assignee_id": previous.get("assignee_id")}
+    return {"team_id": previous.team_id, "assignee_id": previous.assignee_id}
+
+
 def _visitor_publications(loaded: Message) -> list[Publication]:
     chat_channels_of_ticket = Message.objects.filter(
         ticket_id=loaded.ticket_id, customer_id=loaded.customer_id, channel__kind=Channel.Kind.CHAT
@@ -154,8 +189,8 @@ def _visitor_publications(loaded: Message) -> list[Publication]:
 
 
 def _agent_message_data(message: Message) -> dict:
-    """The message as the console sees it in events: the widget's shape, with the agents' attachment URLs and the
-    customer's name on inbound messages."""
+    """The message as the console sees it in events: the widget's shape, with the agents' attachment URLs, the
+    customer's name on inbound messages and the author's user id (None on inbound ones)."""
     if message.direction == Message.Direction.INBOUND:
         author_name = message.customer.name
     elif message.author is not None:
@@ -170,6 +205,8 @@ def _agent_message_data(message: Message) -> dict:
         "text": message.text,
         "created_at": _DATETIME.to_representation(message.created_at),
         "author_name": author_name,
+        # The console tells another agent's reply from its own by id (names need not be unique).
+        "author_id": message.author_id,
         "attachments": [
             {
                 "id": attachment.pk,

@@ -23,9 +23,14 @@ class AgentViewer:
     team_ids: frozenset[int]
 
     def may_see(self, audience: dict | None) -> bool:
-        """``tickets.selectors.ticket_visibility_q`` for a ticket's ``{"team_id", "assignee_id"}``."""
+        """``tickets.selectors.ticket_visibility_q`` for a ticket's ``{"team_id", "assignee_id"}``; with a
+        ``"previous"`` audience (a ticket that moved), also for the agents who could see it before the change."""
         if audience is None or self.is_admin:
             return True
+        previous = audience.get("previous")
+        return self._may_see_one(audience) or (previous is not None and self._may_see_one(previous))
+
+    def _may_see_one(self, audience: dict) -> bool:
         team_id = audience.get("team_id")
         return team_id is None or team_id in self.team_ids or audience.get("assignee_id") == self.user_id
 

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from agents.models import AgentProfile, Team
 from helpdesk.errors import Conflict, DomainError
+from realtime.publish import ticket_changed_publish
 from tickets.models import Tag, Ticket, TimelineEvent
 from tickets.services.events import event_record
 from tickets.types import Actor
@@ -95,8 +96,11 @@ def ticket_update(
             )
     if not events:
         return ticket
+    # Agents who lose sight of the ticket (moved to another team) still hear that it left their queue.
+    before = {"team_id": ticket.team_id, "assignee_id": ticket.assignee_id}
     Ticket.objects.filter(pk=ticket.pk).update(**updates, version=F("version") + 1, updated_at=now)
     for event_type, params in events:
         event_record(customer_id=ticket.customer_id, ticket_id=ticket.pk, type=event_type, actor=actor, params=params)
     ticket.refresh_from_db()
+    ticket_changed_publish(ticket=ticket, previous=before)
     return ticket
