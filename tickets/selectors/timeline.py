@@ -58,7 +58,7 @@ def customer_timeline(
     if not include_notes:
         messages = messages.exclude(direction=Message.Direction.NOTE)
         # The event would reveal that a note exists and whom it mentions.
-        events = events.exclude(type=TimelineEvent.Type.NOTE_ADDED)
+        events = events.exclude(type__in=[TimelineEvent.Type.NOTE_ADDED, TimelineEvent.Type.AGENT_MENTIONED])
     messages = (
         _after(messages, "created_at", "message", position)
         .select_related("channel", "author", "delivery", "ticket")

@@ -3,7 +3,9 @@
 import logging
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, IntegerField, Value, When
@@ -19,6 +21,7 @@ from helpdesk.errors import Conflict, DomainError
 from realtime.publish import message_created_publish
 from tickets.html import html_to_text, sanitise_html
 from tickets.models import Message, Ticket, TicketParticipant, TimelineEvent
+from tickets.services.attachments import attachment_store
 from tickets.services.events import event_record
 from tickets.types import Actor
 
@@ -26,6 +29,26 @@ logger = logging.getLogger(__name__)
 
 _MENTION = re.compile(r"(?<![\w@])@([\w.+-]{1,150})")
 MAX_REPLY_CC = 20
+
+
+@dataclass(frozen=True)
+class ReplyAttachment:
+    """A file an agent attaches to a reply (read in full: the size limits are checked before it is stored)."""
+
+    filename: str
+    content_type: str
+    content: bytes
+
+
+class StaleReply(Conflict):
+    """Someone else replied on the ticket after the message the author last saw: sending now could answer twice.
+    ``newer`` is that reply; the author may look at it and send anyway."""
+
+    code = "stale_reply"
+
+    def __init__(self, detail: str, *, newer: Message):
+        super().__init__(detail)
+        self.newer = newer
 
 
 def reply_channel_default(*, ticket: Ticket) -> Channel | None:
@@ -87,6 +110,8 @@ def reply_create(
     status: str | None = None,
     idempotency_key: str = "",
     cc: Sequence[str] = (),
+    attachments: Sequence[ReplyAttachment] = (),
+    last_seen_message_id: int | None = None,
 ) -> Message:
     """Write a reply to the customer and queue it on ``channel`` (default: the one they last used).
 
@@ -95,6 +120,11 @@ def reply_create(
 
     The same ``idempotency_key`` on the same ticket returns the first reply (a double-click sends once).
     The first reply sets the ticket's first-response time; an unassigned ticket is assigned to its author.
+
+    ``attachments`` (email only) are stored with the message before its delivery is queued. With
+    ``last_seen_message_id`` (the newest message of the ticket the author had seen), a reply by another agent
+    written after it raises ``StaleReply`` (checked under the ticket's lock, so two agents answering at once cannot
+    both pass); omit it to send anyway.
     """
     existing = _message_with_key(ticket=ticket, key=idempotency_key, direction=Message.Direction.OUTBOUND)
     if existing is not None:
@@ -107,6 +137,8 @@ def reply_create(
     )
     if ticket.status == Ticket.Status.CLOSED:
         raise Conflict("This ticket is closed; start a new ticket to write to the customer.", code="ticket_closed")
+    if last_seen_message_id is not None:
+        _refuse_stale(ticket=ticket, author=author, last_seen_message_id=last_seen_message_id)
     if channel is None:
         channel = reply_channel_default(ticket=ticket)
         if channel is None:
@@ -121,6 +153,7 @@ def reply_create(
     if channel.kind == Channel.Kind.SMS:
         _refuse_opted_out(recipient.value)
     cc_addresses = _cc_addresses(cc, channel=channel, recipient=recipient.value)
+    _check_attachments(attachments, channel=channel)
     clean_html = sanitise_html(html)
     body = text or html_to_text(clean_html)
     if not body.strip():
@@ -145,6 +178,13 @@ def reply_create(
         if existing is None:
             raise
         return existing
+    for attachment in attachments:
+        attachment_store(
+            message=message,
+            filename=attachment.filename,
+            content_type=attachment.content_type,
+            content=attachment.content,
+        )
     delivery_create(message=message, channel=channel, recipient=recipient.value)
     if cc_addresses:
         role = TicketParticipant.Role.CC
@@ -184,6 +224,42 @@ def reply_create(
         extra={"message_id": message.pk, "ticket_id": ticket.pk, "channel_id": channel.pk},
     )
     return message
+
+
+def reply_newer_than(*, ticket: Ticket, author, last_seen_message_id: int) -> Message | None:
+    """The newest reply to the customer on ``ticket`` written by someone other than ``author`` after message
+    ``last_seen_message_id``, or None."""
+    newer = Message.objects.filter(
+        ticket=ticket, direction=Message.Direction.OUTBOUND, pk__gt=last_seen_message_id
+    ).select_related("author__agent_profile", "channel")
+    if author is not None:
+        newer = newer.exclude(author=author)
+    return newer.order_by("-pk").first()
+
+
+def _refuse_stale(*, ticket: Ticket, author, last_seen_message_id: int) -> None:
+    newer = reply_newer_than(ticket=ticket, author=author, last_seen_message_id=last_seen_message_id)
+    if newer is not None:
+        raise StaleReply("Someone else replied to the customer since you opened this ticket.", newer=newer)
+
+
+def _check_attachments(attachments: Sequence[ReplyAttachment], *, channel: Channel) -> None:
+    if not attachments:
+        return
+    if channel.kind != Channel.Kind.EMAIL:
+        raise DomainError(f"Attachments go out by email only, not on {channel.name}.", code="attachments_not_supported")
+    limits = settings.HELPDESK
+    for attachment in attachments:
+        if len(attachment.content) > limits["MAX_ATTACHMENT_BYTES"]:
+            raise DomainError(
+                f"{attachment.filename} is larger than {limits['MAX_ATTACHMENT_BYTES']} bytes.",
+                code="attachment_too_large",
+            )
+    if sum(len(a.content) for a in attachments) > limits["MAX_ATTACHMENTS_TOTAL_BYTES"]:
+        raise DomainError(
+            f"The attachments together are larger than {limits['MAX_ATTACHMENTS_TOTAL_BYTES']} bytes.",
+            code="attachments_too_large",
+        )
 
 
 def _refuse_opted_out(phone: str) -> None:
@@ -240,6 +316,16 @@ def note_create(*, ticket: Ticket, author, text: str, idempotency_key: str = "")
         actor=Actor.agent(author),
         params={"message_id": message.pk, "mentioned_user_ids": mentioned},
     )
+    # One event per mentioned agent, so "what mentions me" is a query on (type, params); a retried note returned
+    # above by its idempotency key records none again.
+    for user_id in mentioned:
+        event_record(
+            customer_id=ticket.customer_id,
+            ticket_id=ticket.pk,
+            type=TimelineEvent.Type.AGENT_MENTIONED,
+            actor=Actor.agent(author),
+            params={"message_id": message.pk, "user_id": user_id},
+        )
     Ticket.objects.filter(pk=ticket.pk).update(version=F("version") + 1)
     message_created_publish(message=message)
     return message
