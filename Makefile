@@ -37,7 +37,14 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(BIN)/python scripts/run_demo.py
 
-test: install-test
+# axe-core for the accessibility tests, pinned by tests/e2e/package-lock.json (npm registry).
+E2E_NODE_MODULES := tests/e2e/node_modules/.package-lock.json
+
+$(E2E_NODE_MODULES): tests/e2e/package.json tests/e2e/package-lock.json
+	npm ci --prefix tests/e2e --no-audit --no-fund
+	@touch $@
+
+test: install-test $(E2E_NODE_MODULES)
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
@@ -55,4 +62,4 @@ clean:
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) tests/e2e/node_modules

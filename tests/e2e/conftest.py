@@ -12,14 +12,27 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import uvicorn
+from django.contrib.auth.models import User
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.db import connections
+from django.utils import timezone
 
+from channels_app.models import Channel
+from channels_app.types import InboundIdentity, InboundMessage
+from customers.models import Customer
+from customers.services import customer_identity_add
+from customers.types import IdentityInput
+from tests.channels_app.sms_fixtures import sms_channel_create
 from tests.channels_app.smtp_peer import free_port, smtp  # noqa: F401  (the real SMTP peer fixture)
+from tests.factories import AdminFactory, AgentFactory, ChannelFactory, ContextEventFactory
+from tickets.models import Message, Ticket
+from tickets.services.ingest import message_ingest
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -135,3 +148,175 @@ def playwright_browser():
             yield browser
         finally:
             browser.close()
+
+
+# --- The agent console -------------------------------------------------------------------------------------------
+
+AGENT_PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's password
+
+
+@pytest.fixture
+def console_desk(live_desk, settings):
+    """The live desk as the console's own origin: its pages' forms (CSRF) and its agent websocket (Origin check)
+    trust it. ``settings`` is process-wide, so the server thread answers with it too."""
+    settings.PUBLIC_BASE_URL = live_desk.url
+    settings.CSRF_TRUSTED_ORIGINS = [live_desk.url]
+    return live_desk
+
+
+def console_login(page, *, desk: LiveDesk, username: str, password: str = AGENT_PASSWORD, next_path: str = "") -> None:
+    """Sign in through the console's login form, as an agent does; waits until the browser has left the form."""
+    page.goto(f"{desk.url}/console/login/" + (f"?next={next_path}" if next_path else ""))
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/console/login/" not in url)
+
+
+@pytest.fixture
+def browser_contexts(playwright_browser):
+    """Opens isolated browser contexts (one per agent: own cookies, own websocket) and closes them after the test.
+    Call it with Playwright's ``new_context`` options. Uncaught script errors and dialogs (alert, confirm...) of
+    every page are recorded in ``context.problems`` (dialogs are dismissed), so a test can assert nothing ran or
+    broke."""
+    opened = []
+
+    def open_context(**options):
+        context = playwright_browser.new_context(locale="en-US", **options)
+        # A missing element fails within seconds, not after Playwright's default 30 s per action.
+        context.set_default_timeout(15_000)
+        context.problems = []
+
+        def on_dialog(dialog):
+            context.problems.append(f"dialog {dialog.type}: {dialog.message}")
+            dialog.dismiss()
+
+        def watch(page):
+            page.on("pageerror", lambda error: context.problems.append(f"page error: {error}"))
+            page.on("dialog", on_dialog)
+
+        context.on("page", watch)
+        opened.append(context)
+        return context
+
+    yield open_context
+    for context in opened:
+        context.close()
+
+
+XSS_TEXT = "<img src=x onerror=alert(1)><script>alert(2)</script>"
+
+
+@dataclass
+class ConsoleStory:
+    """One customer who wrote by email, then by SMS, then in the chat (same person: their identities say so), on one
+    unassigned ticket; what the shop told us they did (an order, a cart); two agents and an admin."""
+
+    desk: LiveDesk
+    email: Channel
+    sms: Channel
+    chat: Channel
+    bea: User
+    carl: User
+    ada: User  # an admin
+    customer: Customer
+    ticket: Ticket
+    email_message: Message
+    sms_message: Message
+    chat_message: Message
+
+
+CUSTOMER_EMAIL = "ann.lee@customer.example"
+CUSTOMER_PHONE = "+14155550123"
+CUSTOMER_VISITOR = "visitor-7f3c"
+EMAIL_MESSAGE_ID = "<order-a1042.1@customer.example>"
+EMAIL_SUBJECT = "Where is my order A-1042?"
+EMAIL_TEXT = "Hello, I ordered a lamp last week (A-1042) and it has not arrived."
+SMS_TEXT = "Any news about A-1042? It was due Monday."
+
+
+@pytest.fixture
+def console_story(console_desk, smtp) -> ConsoleStory:  # noqa: F811  (the fixture, by name)
+    """Made through the services a real message goes through (``message_ingest``), so the ticket, the customer's
+    identities and ``last_channel`` are what production would have. The email channel sends through the real SMTP
+    peer (``smtp``); SMS sends would go to Twilio, which no test here triggers. The chat message is the hostile one:
+    HTML and script that must show as text."""
+    email = ChannelFactory(
+        kind=Channel.Kind.EMAIL,
+        name="Shop email",
+        address="support@desk.example",
+        settings={
+            "email_backend": "django.core.mail.backends.smtp.EmailBackend",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": smtp.port,
+        },
+    )
+    sms = sms_channel_create(name="Shop texts")
+    chat = ChannelFactory(kind=Channel.Kind.CHAT, provider="widget", name="Shop chat", settings={"allowed_origins": []})
+    bea = AgentFactory(username="bea", profile__display_name="Bea")
+    carl = AgentFactory(username="carl", profile__display_name="Carl")
+    ada = AdminFactory(username="ada", profile__display_name="Ada")
+
+    first = message_ingest(
+        channel=email,
+        inbound=InboundMessage(
+            provider_id=EMAIL_MESSAGE_ID,
+            sender=InboundIdentity(kind="email", value=CUSTOMER_EMAIL, is_verified=True),
+            sender_name="Ann Lee",
+            subject=EMAIL_SUBJECT,
+            text=EMAIL_TEXT,
+        ),
+    )
+    customer = first.ticket.customer
+    # The shop's CRM told us her phone and her chat visitor id (as the customers API would record them).
+    customer_identity_add(customer=customer, identity=IdentityInput(kind="phone", value=CUSTOMER_PHONE))
+    customer_identity_add(customer=customer, identity=IdentityInput(kind="chat_visitor", value=CUSTOMER_VISITOR))
+    Customer.objects.filter(pk=customer.pk).update(
+        plan="Enterprise", company="Lee Lamps", lifetime_value=Decimal("1250.00"), attributes={"segment": "vip"}
+    )
+    second = message_ingest(
+        channel=sms,
+        inbound=InboundMessage(
+            provider_id="SM0000000000000000000000000000e2e1",
+            sender=InboundIdentity(kind="phone", value=CUSTOMER_PHONE),
+            text=SMS_TEXT,
+        ),
+    )
+    third = message_ingest(
+        channel=chat,
+        inbound=InboundMessage(
+            provider_id="chat-e2e-1", sender=InboundIdentity(kind="chat_visitor", value=CUSTOMER_VISITOR), text=XSS_TEXT
+        ),
+    )
+    assert second.ticket.pk == first.ticket.pk == third.ticket.pk  # the channels continue her open ticket
+    ContextEventFactory(
+        customer=customer,
+        type="order.placed",
+        payload={"order_id": "A-1042", "total": "59.90", "currency": "EUR"},
+        occurred_at=timezone.now() - timedelta(days=8),
+        source="shop",
+        external_id="order-A-1042",
+    )
+    ContextEventFactory(
+        customer=customer,
+        type="cart.updated",
+        payload={"items": 2, "total": "120.00"},
+        occurred_at=timezone.now() - timedelta(hours=2),
+        source="shop",
+        external_id="cart-77",
+    )
+    customer.refresh_from_db()
+    return ConsoleStory(
+        desk=console_desk,
+        email=email,
+        sms=sms,
+        chat=chat,
+        bea=bea,
+        carl=carl,
+        ada=ada,
+        customer=customer,
+        ticket=Ticket.objects.get(pk=first.ticket.pk),
+        email_message=first.message,
+        sms_message=second.message,
+        chat_message=third.message,
+    )
