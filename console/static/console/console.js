@@ -732,6 +732,15 @@
     }
   });
 
+  // Restored as soon as the new rows are in (afterSwap runs in the same task as the swap), not after the settle
+  // delay: in between, the list would show no selection and a key pressed then would start again from the top.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    if (target && target.id === "queue-results") {
+      selectionRestore();
+    }
+  });
+
   document.addEventListener("htmx:afterSettle", function (event) {
     var target = event.detail && event.detail.target;
     if (target && target.id === "queue-results") {
