@@ -216,6 +216,7 @@ def _banner(base_url: str, seed_output: str) -> str:
             rule,
             "The help desk demo is running (web server, Celery worker, Celery beat). Ctrl-C stops all three.",
             "",
+            f"  Agent console          {base_url}/console/  (sign in as alice, bob or admin: logins below)",
             f"  API docs (Swagger UI)  {base_url}/api/v1/docs",
             f"  API (base URL)         {base_url}/api/v1/  (tickets, customers, channels...: see the docs)",
             f"  OpenAPI schema         {base_url}/api/v1/schema",
