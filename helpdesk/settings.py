@@ -335,6 +335,8 @@ HELPDESK = {
     "CHAT_MAX_UPLOAD_BYTES": env.int("CHAT_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024),
     "CHAT_VISITOR_MESSAGES_PER_MINUTE": env.int("CHAT_VISITOR_MESSAGES_PER_MINUTE", default=30),
     "CHAT_VISITOR_TOKEN_MAX_AGE_DAYS": env.int("CHAT_VISITOR_TOKEN_MAX_AGE_DAYS", default=180),
+    # Console "SLA at risk" queue until SLA policies exist: high/urgent tickets unanswered for this many hours.
+    "SLA_AT_RISK_HOURS": env.int("SLA_AT_RISK_HOURS", default=4),
 }
 # Channel secrets are encrypted at rest with these keys (first one encrypts; all decrypt, for rotation).
 # Without a setting, a key is derived from SECRET_KEY.

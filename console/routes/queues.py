@@ -1,3 +1,9 @@
 """Console routes: queues (names are in the "console" namespace)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from console.views import queues
+
+urlpatterns: list = [
+    path("queues/<slug:queue>/", queues.queue, name="queue"),
+]
