@@ -372,13 +372,13 @@ def test_search_uses_the_full_text_indexes_on_postgres(searchable):
         assert index in plan, plan
 
 
-def test_search_with_substrings_elsewhere(console_client, searchable):
-    if connection.vendor == "postgresql":
-        pytest.skip("the substring fallback is for SQLite")
-
+def test_a_partial_address_matches_on_sqlites_substring_fallback_and_not_in_full_text(console_client, searchable):
+    # PostgreSQL matches addresses whole (normalised, through the identity index); SQLite's fallback is a
+    # substring search over everything. `make test` without DATABASE_URL runs the one, CI the other.
     response = console_client.get("/console/queues/open/", {"q": "alice@exa"})
 
-    assert listed(response) == [searchable["by_customer"].pk]
+    expected = [] if connection.vendor == "postgresql" else [searchable["by_customer"].pk]
+    assert listed(response) == expected
 
 
 # --- Keyset pages ------------------------------------------------------------------------------------------------
