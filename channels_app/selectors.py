@@ -59,3 +59,16 @@ def sms_opted_out(*, phone: str) -> bool:
 def sms_opted_out_phones(*, phones) -> set[str]:
     """Which of ``phones`` (E.164) have opted out: one query for a notice's or survey's whole batch."""
     return set(SmsOptOut.objects.filter(phone__in=list(phones)).values_list("phone", flat=True))
+
+
+def channel_list_with_poll_state() -> QuerySet[Channel]:
+    # imap_state: the last poll of each mailbox, in the same query (a reverse one-to-one).
+    return channel_list().select_related("imap_state")
+
+
+def channel_get_for_update(*, channel_id: int) -> Channel:
+    """The channel row, locked until the caller's transaction ends (for a check-then-save of a stale form)."""
+    channel = Channel.objects.select_for_update().filter(pk=channel_id).first()
+    if channel is None:
+        raise NotFound("No such channel.")
+    return channel

@@ -6,8 +6,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from console.forms.settings import CannedResponseForm, add_domain_error
 from console.views.access import admin_required
-from console.views.settings.reads import settings_canned_get, settings_canned_list
 from helpdesk.errors import DomainError
+from tickets.selectors.canned import canned_response_get, canned_response_list
 from tickets.services.canned_admin import (
     PLACEHOLDERS,
     canned_response_create,
@@ -22,7 +22,7 @@ def canned_list_view(request):
     context = {
         "nav": "settings",
         "section": "canned",
-        "responses": settings_canned_list(),
+        "responses": canned_response_list(),
         "placeholders": PLACEHOLDERS,
     }
     return render(request, "console/settings/canned.html", context)
@@ -49,7 +49,7 @@ def canned_create_view(request):
 @require_http_methods(["GET", "POST"])
 @admin_required
 def canned_edit_view(request, canned_id: int):
-    canned = settings_canned_get(canned_id=canned_id)
+    canned = canned_response_get(canned_id=canned_id)
     initial = {"title": canned.title, "body": canned.body, "team": canned.team_id, "is_active": canned.is_active}
     form = CannedResponseForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -80,7 +80,7 @@ def _canned_page(request, *, form, canned):
 @require_POST
 @admin_required
 def canned_deactivate_view(request, canned_id: int):
-    canned = settings_canned_get(canned_id=canned_id)
+    canned = canned_response_get(canned_id=canned_id)
     canned_response_deactivate(actor=request.user, canned=canned)
     messages.success(request, f"Canned response {canned.title} deactivated.")
     return redirect("console:settings-canned")

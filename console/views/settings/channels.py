@@ -7,12 +7,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from channels_app.models import Channel
-from channels_app.selectors import channel_get
+from channels_app.selectors import channel_get, channel_get_for_update, channel_list_with_poll_state
 from channels_app.services.channels import channel_create, channel_update
 from console.forms.settings import CHANNEL_FORMS, ChannelForm, EmailTestForm, add_domain_error
 from console.views.access import admin_required
 from console.views.settings import checks
-from console.views.settings.reads import settings_channel_get_for_update, settings_channel_list
 from helpdesk.errors import Conflict, DomainError
 
 STALE = "This channel was changed by someone else after you opened the form. Its current settings are shown below."
@@ -24,7 +23,7 @@ def channel_list_view(request):
     return render(
         request,
         "console/settings/channels.html",
-        {"nav": "settings", "section": "channels", "channels": settings_channel_list(), "kinds": CHANNEL_FORMS},
+        {"nav": "settings", "section": "channels", "channels": channel_list_with_poll_state(), "kinds": CHANNEL_FORMS},
     )
 
 
@@ -80,7 +79,7 @@ def _channel_save(*, channel: Channel, form: ChannelForm) -> Channel:
     two admins saving at once cannot both pass the check."""
     expected = form.cleaned_data.get("updated_at") or ""
     with transaction.atomic():
-        current = settings_channel_get_for_update(channel_id=channel.pk)
+        current = channel_get_for_update(channel_id=channel.pk)
         if expected and current.updated_at.isoformat() != expected:
             raise Conflict(STALE, code="stale")
         # The form's settings were merged over the settings it was built with; merge over the locked row's.

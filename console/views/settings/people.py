@@ -4,16 +4,16 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from agents.selectors import (
+    agent_profile_get,
+    agent_profile_list,
+    team_get_with_members,
+    team_list_with_members,
+    team_version,
+)
 from agents.services import agent_create, agent_deactivate, agent_reactivate, agent_update, team_add, team_update
 from console.forms.settings import AgentCreateForm, AgentEditForm, TeamForm
 from console.views.access import admin_required
-from console.views.settings.reads import (
-    settings_agent_get,
-    settings_agent_list,
-    settings_team_get,
-    settings_team_list,
-    team_version,
-)
 from helpdesk.errors import Conflict
 
 TEAM_STALE = "This team was changed by someone else after you opened the form. Its current values are shown below."
@@ -23,7 +23,9 @@ TEAM_STALE = "This team was changed by someone else after you opened the form. I
 @admin_required
 def team_list_view(request):
     return render(
-        request, "console/settings/teams.html", {"nav": "settings", "section": "teams", "teams": settings_team_list()}
+        request,
+        "console/settings/teams.html",
+        {"nav": "settings", "section": "teams", "teams": team_list_with_members()},
     )
 
 
@@ -48,7 +50,7 @@ def team_create_view(request):
 @require_http_methods(["GET", "POST"])
 @admin_required
 def team_edit_view(request, team_id: int):
-    team = settings_team_get(team_id=team_id)
+    team = team_get_with_members(team_id=team_id)
     current_version = team_version(team)
     initial = {
         "name": team.name,
@@ -90,7 +92,7 @@ def agent_list_view(request):
     return render(
         request,
         "console/settings/agents.html",
-        {"nav": "settings", "section": "agents", "profiles": settings_agent_list()},
+        {"nav": "settings", "section": "agents", "profiles": agent_profile_list()},
     )
 
 
@@ -116,7 +118,7 @@ def agent_create_view(request):
 @require_http_methods(["GET", "POST"])
 @admin_required
 def agent_edit_view(request, user_id: int):
-    profile = settings_agent_get(user_id=user_id)
+    profile = agent_profile_get(user_id=user_id)
     initial = {
         "email": profile.user.email,
         "display_name": profile.display_name,
@@ -152,7 +154,7 @@ def _agent_page(request, *, form, profile):
 @require_POST
 @admin_required
 def agent_deactivate_view(request, user_id: int):
-    profile = settings_agent_get(user_id=user_id)
+    profile = agent_profile_get(user_id=user_id)
     try:
         agent_deactivate(actor=request.user, user=profile.user)
     except Conflict as exc:
@@ -166,7 +168,7 @@ def agent_deactivate_view(request, user_id: int):
 @require_POST
 @admin_required
 def agent_reactivate_view(request, user_id: int):
-    profile = settings_agent_get(user_id=user_id)
+    profile = agent_profile_get(user_id=user_id)
     agent_reactivate(actor=request.user, user=profile.user)
     messages.success(request, f"Agent {profile.user.get_username()} reactivated.")
     return redirect("console:settings-agents")
