@@ -47,7 +47,7 @@ class EmailChannelAdapter:
             raise PermanentDeliveryError(str(exc), code="invalid-address") from exc
         message_id = email.extra_headers["Message-ID"]
         try:
-            with _connection(channel) as connection:
+            with smtp_connection(channel) as connection:
                 connection.send_messages([email])
         except smtplib.SMTPRecipientsRefused as exc:
             code, _ = next(iter(exc.recipients.values()), (0, b""))
@@ -93,7 +93,7 @@ def _substituted_ids(email, *, ours: str) -> tuple[str, ...]:
     return tuple(aliases)
 
 
-def _connection(channel: Channel):
+def smtp_connection(channel: Channel):
     channel_settings = channel.settings or {}
     options = {
         keyword: channel_settings[key] for key, keyword in _SMTP_SETTINGS if channel_settings.get(key) is not None

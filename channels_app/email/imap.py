@@ -165,7 +165,7 @@ def imap_mailbox_poll(*, channel_id: int) -> PollResult:
 
 
 def _poll(*, channel: Channel, config: ImapConfig, state_id: int, token: uuid.UUID, counts: dict) -> None:
-    with _connect(config) as client:
+    with imap_connect(config) as client:
         client.login(config.username, config.password)
         selected = client.select_folder(config.folder)
         state = _state_align(state_id=state_id, folder=config.folder, uidvalidity=int(selected[b"UIDVALIDITY"]))
@@ -199,7 +199,7 @@ def _poll(*, channel: Channel, config: ImapConfig, state_id: int, token: uuid.UU
             ImapMailboxState.objects.filter(pk=state_id).update(last_marked_uid=uid)
 
 
-def _connect(config: ImapConfig) -> IMAPClient:
+def imap_connect(config: ImapConfig) -> IMAPClient:
     timeout = SocketTimeout(connect=config.timeout, read=config.timeout)
     context = ssl.create_default_context()
     client = IMAPClient(
