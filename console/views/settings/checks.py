@@ -16,8 +16,7 @@ from channels_app.adapters.email import smtp_connection
 
 # The Django admin's form for the SMS check (number normalised, opted-out numbers refused): one rule for both pages.
 from channels_app.admin import SmsCheckForm
-from channels_app.email.imap import ImapConfig, ImapConfigError
-from channels_app.email.imap import imap_connect
+from channels_app.email.imap import ImapConfig, ImapConfigError, imap_connect
 from channels_app.models import Channel
 from channels_app.services.channels import chat_channel_settings_clean
 from channels_app.sms.twilio_outbound import TwilioCheckFailed, twilio_connection_check
