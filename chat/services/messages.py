@@ -30,6 +30,10 @@ from tickets.models import Attachment, Message
 logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/json"
+# How stale a visitor's ``last_seen_at`` may get while they keep writing. It only orders a customer's visitors
+# (which one a reply goes to); refreshing it on every message cost a transaction of its own on the widget's
+# hottest path, before the answer.
+SEEN_REFRESH_SECONDS = 60
 
 
 class MessageNotReady(DomainError):
@@ -119,8 +123,22 @@ def _post(*, visitor: ChatVisitor, client_id: str, text: str, attachments: list[
         reason = InboundEvent.objects.filter(pk=event.pk).values_list("reason", flat=True).first() or ""
         logger.warning("chat.message_not_taken_in", extra={"event_id": event.pk, "visitor_id": visitor.pk})
         raise DomainError(f"The message could not be taken in: {reason}", code="message_rejected")
-    ChatVisitor.objects.filter(pk=visitor.pk).update(left_at=None, last_seen_at=timezone.now())
+    _visitor_seen(visitor)
     return message, created
+
+
+def _visitor_seen(visitor: ChatVisitor) -> None:
+    """Writing means the visitor is back (``left_at`` cleared at once) and seen now (refreshed at most once a
+    ``SEEN_REFRESH_SECONDS``)."""
+    now = timezone.now()
+    if (
+        visitor.left_at is None
+        and visitor.last_seen_at is not None
+        and (now - visitor.last_seen_at).total_seconds() < SEEN_REFRESH_SECONDS
+    ):
+        return
+    ChatVisitor.objects.filter(pk=visitor.pk).update(left_at=None, last_seen_at=now)
+    visitor.left_at, visitor.last_seen_at = None, now
 
 
 def _message_stored(*, visitor: ChatVisitor, provider_id: str) -> Message | None:

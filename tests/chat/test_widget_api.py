@@ -3,6 +3,7 @@ origins and CORS, visitor tokens, sending and reading messages and files, the vi
 
 import asyncio
 import time
+from datetime import timedelta
 from unittest import mock
 
 import pytest
@@ -11,6 +12,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
+from django.utils import timezone
 
 from channels_app.adapters.base import PayloadError
 from channels_app.adapters.registry import adapter_for
@@ -534,6 +536,18 @@ def test_writing_again_after_leaving_clears_left_at(visitor_widget):
     visitor_widget.say("back again")
 
     assert ChatVisitor.objects.get().left_at is None
+
+
+def test_writing_refreshes_a_last_seen_time_older_than_a_minute_and_leaves_a_recent_one(visitor_widget):
+    long_ago = timezone.now() - timedelta(minutes=5)
+    ChatVisitor.objects.update(last_seen_at=long_ago)
+
+    visitor_widget.say("still here")
+    refreshed = ChatVisitor.objects.get().last_seen_at
+    visitor_widget.say("and again")
+
+    assert refreshed > long_ago + timedelta(minutes=4)
+    assert ChatVisitor.objects.get().last_seen_at == refreshed  # seconds later: not written again
 
 
 # --- Channel settings --------------------------------------------------------------------------------------------
