@@ -98,6 +98,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-peer", action="store_true", help="measure ours only")
     parser.add_argument("--profile", type=int, default=0, metavar="K", help="print the K top costs (cProfile)")
     parser.add_argument("--log-level", default="CRITICAL", help="LOG_LEVEL of the desk while ingesting")
+    parser.add_argument(
+        "--settings",
+        default="helpdesk.settings",
+        help="DJANGO_SETTINGS_MODULE, to measure a variant before making it (default helpdesk.settings)",
+    )
     args = parser.parse_args(argv)
     if args.n < 1 or args.workers < 1:
         parser.error("--n and --workers must be at least 1")
@@ -204,12 +209,12 @@ def database_recreate(url: str) -> None:
         connection.execute(sql.SQL("CREATE DATABASE {} ENCODING 'UTF8'").format(sql.Identifier(name)))
 
 
-def django_start(*, database_url: str, var_dir: Path, log_level: str) -> None:
+def django_start(*, database_url: str, var_dir: Path, log_level: str, settings: str = "helpdesk.settings") -> None:
     """Set the desk up in this process against ``database_url``, with files under ``var_dir`` and Celery eager (so
     the routing each new ticket enqueues is done, and timed, here)."""
     os.environ.update(
         {
-            "DJANGO_SETTINGS_MODULE": "helpdesk.settings",
+            "DJANGO_SETTINGS_MODULE": settings,
             "DATABASE_URL": database_url,
             "HELPDESK_VAR_DIR": str(var_dir),
             "MEDIA_ROOT": str(var_dir / "media"),
@@ -959,7 +964,7 @@ def main(argv: list[str] | None = None) -> int:
     database_recreate(args.database_url)
     var_dir = Path(tempfile.mkdtemp(prefix="email-ingest-bench-"))
     try:
-        django_start(database_url=args.database_url, var_dir=var_dir, log_level=args.log_level)
+        django_start(database_url=args.database_url, var_dir=var_dir, log_level=args.log_level, settings=args.settings)
         ours = Ours(
             corpus,
             profile=args.profile > 0,

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from tickets.services.routing import ticket_route
+from tickets.services.routing import ticket_route, tickets_route
 
 
 @shared_task(
@@ -12,3 +12,15 @@ from tickets.services.routing import ticket_route
 )
 def route_ticket(ticket_id: int) -> None:
     ticket_route(ticket_id=ticket_id)
+
+
+@shared_task(
+    name="tickets.route_tickets",
+    acks_late=True,
+    max_retries=5,
+    autoretry_for=(ConnectionError,),
+    retry_backoff=True,
+)
+def route_tickets(ticket_ids: list[int]) -> None:
+    """The new tickets of one batch import, routed together (``tickets_route``)."""
+    tickets_route(ticket_ids=ticket_ids)

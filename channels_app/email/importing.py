@@ -23,12 +23,14 @@ import multiprocessing
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.parser import BytesParser
 from itertools import islice
 from pathlib import Path
 
-from django.db import IntegrityError, transaction
+from django.core.exceptions import ImproperlyConfigured
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from channels_app.adapters.base import PayloadError
@@ -42,11 +44,19 @@ from channels_app.types import InboundMessage
 from realtime.groups import AGENTS
 from realtime.publish import realtime_publish
 from tickets.errors import IngestRejected
-from tickets.services.ingest_batch import IngestBatch, ingest_batch, participants_flush
+from tickets.services.ingest_batch import IngestBatch, ingest_batch, pending_flush
+
+try:
+    from django.db.backends.postgresql.base import ServerBindingCursor
+except (ImportError, ImproperlyConfigured):  # no psycopg 3: parameters are bound as Django binds them
+    ServerBindingCursor = None
 
 logger = logging.getLogger(__name__)
 
 IMPORT_BATCH_SIZE = 100
+# How often a batch looks up its stored Message-IDs again when another import stored one meanwhile, before it takes
+# its messages one by one.
+STORE_ATTEMPTS = 3
 CONTENT_TYPE = "message/rfc822"
 MAX_REASON_CHARS = 2000
 # What inbound_event_process quarantines (bad input, no retry); anything else marks the event failed.
@@ -190,18 +200,21 @@ def _parse_submit(executor: Executor | None, workers: int, channel: Channel, chu
 def _batch_import(channel: Channel, chunk: list[tuple[str, bytes]], parsed: list[_Parsed]):
     """Import one batch inside the caller's transaction; returns ``(label, outcome)`` in order."""
     provider_ids = {item.provider_id for item in parsed}
-    stored = set(
-        InboundEvent.objects.filter(channel=channel, provider_id__in=provider_ids).values_list("provider_id", flat=True)
-    )
-    fresh, seen = [], set()
-    for index, item in enumerate(parsed):
-        if item.provider_id in stored or item.provider_id in seen or item.is_unexpected:
-            continue
-        seen.add(item.provider_id)
-        fresh.append(index)
-    events = _events_store(channel, [(chunk[index][1], parsed[index].provider_id) for index in fresh])
-    if events is None:
-        # Another import stored one of them meanwhile: this batch goes the one-by-one way.
+    for _ in range(STORE_ATTEMPTS):
+        stored = _events_stored(channel, provider_ids)
+        fresh, seen = [], set()
+        for index, item in enumerate(parsed):
+            if item.provider_id in stored or item.provider_id in seen or item.is_unexpected:
+                continue
+            seen.add(item.provider_id)
+            fresh.append(index)
+        events = _events_store(channel, [(chunk[index][1], parsed[index].provider_id) for index in fresh])
+        if events is not None:
+            break
+        # Another import stored one of them meanwhile (and has committed it: the insert waited for that). Looked
+        # up again, it is a duplicate like any already stored; the rest of the batch still goes in together.
+    else:
+        # Still clashing: this batch goes the one-by-one way.
         return [(label, _email_import_in_savepoint(channel, raw)) for label, raw in chunk]
     event_of = dict(zip(fresh, events, strict=True))
     messages = [item for index in fresh for item in parsed[index].messages]
@@ -247,6 +260,13 @@ def _batch_ingest(channel, chunk, parsed, event_of, batch: IngestBatch, *, is_ca
     return outcomes, statuses
 
 
+def _events_stored(channel: Channel, provider_ids: set[str]) -> set[str]:
+    """Of ``provider_ids``, those already stored as raw messages of ``channel``."""
+    return set(
+        InboundEvent.objects.filter(channel=channel, provider_id__in=provider_ids).values_list("provider_id", flat=True)
+    )
+
+
 def _events_store(channel: Channel, items: list[tuple[bytes, str]]) -> list[InboundEvent] | None:
     """The raw messages stored in one insert (counted as one processing attempt, as the worker counts it), or None
     when one of them was stored meanwhile."""
@@ -257,10 +277,28 @@ def _events_store(channel: Channel, items: list[tuple[bytes, str]]) -> list[Inbo
         for raw, provider_id in items
     ]
     try:
-        with transaction.atomic():
+        with transaction.atomic(), _binary_parameters():
             return InboundEvent.objects.bulk_create(rows)
     except IntegrityError:
         return None
+
+
+@contextmanager
+def _binary_parameters() -> Iterator[None]:
+    """On PostgreSQL (psycopg 3), the statements inside go with their parameters bound by the server: the raw
+    messages travel as binary. Django binds on the client by default, which writes each one into the SQL text as
+    hex, twice its size, built in Python and parsed back by the server: most of the cost of storing them."""
+    if connection.vendor != "postgresql" or ServerBindingCursor is None:
+        yield
+        return
+    connection.ensure_connection()
+    raw_connection = connection.connection
+    factory = raw_connection.cursor_factory
+    raw_connection.cursor_factory = ServerBindingCursor
+    try:
+        yield
+    finally:
+        raw_connection.cursor_factory = factory
 
 
 def _event_import(event: InboundEvent, parsed: _Parsed, batch: IngestBatch) -> tuple[ImportOutcome, str, str]:
@@ -271,7 +309,7 @@ def _event_import(event: InboundEvent, parsed: _Parsed, batch: IngestBatch) -> t
         logger.warning("channels_app.inbound_quarantined", extra={"event_id": event.pk})
         return ImportOutcome(QUARANTINED, event.pk, parsed.error), QUARANTINED, parsed.error
     # What earlier messages left pending is written before this one's savepoint, which may undo only its own.
-    participants_flush()
+    pending_flush()
     try:
         try:
             with transaction.atomic():

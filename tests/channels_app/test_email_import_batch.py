@@ -7,14 +7,17 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 import channels_app.adapters.email  # noqa: F401  (registers the email adapter)
+from channels_app.email import importing
 from channels_app.email.importing import email_import, email_import_many
 from channels_app.models import Channel, InboundEvent
 from channels_app.services import inbound_dispatch
 from customers.models import Customer, CustomerIdentity
-from tests.factories import ChannelFactory
+from tests.factories import ChannelFactory, TeamFactory
+from tickets import tasks as tickets_tasks
 from tickets.models import Message, Ticket, TicketParticipant, TimelineEvent
 from tickets.services import ingest_batch
 
@@ -318,3 +321,157 @@ def test_the_command_parses_in_worker_processes_when_asked(channel, tmp_path):
         "2 quarantined, 0 failed, 1 bounce"
     )
     assert Ticket.objects.count() == 4
+
+
+def test_a_batchs_new_tickets_are_routed_together_after_it_commits(
+    channel, monkeypatch, django_capture_on_commit_callbacks
+):
+    # Given a mailbox whose team is Billing, and a routing that counts its calls
+    team = TeamFactory(name="Billing")
+    channel.default_team = team
+    channel.save(update_fields=["default_team"])
+    calls = []
+    real_route = tickets_tasks.route_tickets.delay
+    monkeypatch.setattr(
+        tickets_tasks.route_tickets,
+        "delay",
+        lambda ticket_ids: calls.append(sorted(ticket_ids)) or real_route(ticket_ids),
+    )
+    messages = mailbox()
+
+    # When it is imported in batches of 4, and the routing runs as each batch commits
+    with django_capture_on_commit_callbacks(execute=True):
+        outcomes = dict(email_import_many(channel=channel, messages=messages, batch_size=4))
+
+    # Then every new ticket went to Billing with one timeline event, and nothing else was routed
+    new_tickets = Ticket.objects.filter(channel=channel)
+    assert sum(outcome.status == "ingested" for outcome in outcomes.values()) == new_tickets.count() == 4
+    assert set(new_tickets.values_list("team_id", flat=True)) == {team.pk}
+    for ticket in new_tickets:
+        assert list(
+            TimelineEvent.objects.filter(ticket=ticket, type=TimelineEvent.Type.TEAM_CHANGED).values_list(
+                "params", flat=True
+            )
+        ) == [{"from": None, "to": team.pk, "rule": "channel_default_team", "actor_label": "routing"}]
+    # And one routing call per batch that opened tickets, each with that batch's tickets
+    assert sorted(pk for ticket_ids in calls for pk in ticket_ids) == sorted(new_tickets.values_list("pk", flat=True))
+    assert len(calls) <= -(-len(messages) // 4)
+
+
+def test_customers_who_write_again_are_touched_in_one_update_per_batch(channel):
+    # Given ten customers from an earlier import, one without a name and one an agent named meanwhile
+    firsts = [(f"new-{n}", email_bytes(f"<new-{n}@mail.example>", f"person{n}@example.com")) for n in range(10)]
+    list(email_import_many(channel=channel, messages=firsts, batch_size=10))
+    Customer.objects.filter(identities__value="person0@example.com").update(name="")
+    Customer.objects.filter(identities__value="person1@example.com").update(name="Named by an agent")
+    Customer.objects.update(last_seen_at=None, last_channel=None)
+    # When each writes again (person2 twice), with a display name, in one batch
+    replies = [
+        (
+            f"reply-{n}",
+            email_bytes(
+                f"<re-{n}@mail.example>", f"Person {n} <person{n}@example.com>", in_reply_to=f"<new-{n}@mail.example>"
+            ),
+        )
+        for n in range(10)
+    ]
+    replies.append(
+        ("again-2", email_bytes("<again-2@mail.example>", "person2@example.com", in_reply_to="<re-2@mail.example>"))
+    )
+    with CaptureQueriesContext(connection) as queries:
+        outcomes = dict(email_import_many(channel=channel, messages=replies, batch_size=20))
+
+    # Then every one is threaded, and the customers' latest visit was written in one update
+    assert {outcome.status for outcome in outcomes.values()} == {"threaded"}
+    customer_updates = [
+        q["sql"] for q in queries.captured_queries if q["sql"].startswith('UPDATE "customers_customer"')
+    ]
+    assert len(customer_updates) == 1
+    customers = {c.identities.get().value: c for c in Customer.objects.prefetch_related("identities")}
+    assert all(c.last_channel_id == channel.pk and c.last_seen_at is not None for c in customers.values())
+    # And a missing name was filled in from the mail, a name given by an agent kept
+    assert customers["person0@example.com"].name == "Person 0"
+    assert customers["person1@example.com"].name == "Named by an agent"
+    # And the later of two messages counts as the visit (its touch comes after the earlier one was stored)
+    earlier = Message.objects.get(provider_id="<re-2@mail.example>")
+    assert customers["person2@example.com"].last_seen_at > earlier.created_at
+
+
+def test_an_automatic_message_after_a_touch_in_the_same_batch_keeps_the_latest_visit(channel):
+    first = email_bytes("<new-1@mail.example>", "Ann <ann@example.com>")
+    list(email_import_many(channel=channel, messages=[("first", first)], batch_size=10))
+    Customer.objects.update(last_seen_at=None)
+    messages = [
+        ("reply", email_bytes("<re-1@mail.example>", "ann@example.com", in_reply_to="<new-1@mail.example>")),
+        (
+            "ooo",
+            email_bytes(
+                "<ooo-1@mail.example>",
+                "ann@example.com",
+                in_reply_to="<new-1@mail.example>",
+                headers={"Auto-Submitted": "auto-replied"},
+            ),
+        ),
+    ]
+
+    outcomes = dict(email_import_many(channel=channel, messages=messages, batch_size=10))
+
+    assert {label: outcome.status for label, outcome in outcomes.items()} == {"reply": "threaded", "ooo": "threaded"}
+    customer = Customer.objects.get()
+    # The reply's visit was written before the automatic message wrote the row: it is kept, and did not overwrite
+    # what the later message wrote
+    assert customer.last_seen_at is not None
+    assert customer.updated_at > Message.objects.get(provider_id="<ooo-1@mail.example>").created_at
+
+
+def test_the_raw_messages_are_stored_byte_for_byte(channel):
+    # Every byte value, NUL included, in a message that is no email, and 8-bit text in one that is
+    messages = [
+        ("all-bytes", bytes(range(256)) * 4),
+        ("latin-1", email_bytes("<l1@mail.example>", "ann@example.com").replace(b"Hello", b"Gr\xfc\xdfe \\x41")),
+    ]
+    factory = connection.connection.cursor_factory if connection.connection else None
+
+    list(email_import_many(channel=channel, messages=messages, batch_size=10))
+
+    stored = {event.provider_id: bytes(event.raw) for event in InboundEvent.objects.filter(channel=channel)}
+    assert sorted(stored.values()) == sorted(raw for _, raw in messages)
+    if factory is not None:
+        # The binding used for the raw messages is this insert's only: the connection is as it was.
+        assert connection.connection.cursor_factory is factory
+
+
+def test_a_message_id_another_import_stores_meanwhile_sends_only_that_message_the_single_way(channel, monkeypatch):
+    # Given a raw message stored by another import after this batch looked (its first look misses it)
+    email_import(channel=channel, raw=email_bytes("<taken@mail.example>", "ann@example.com"))
+    real_stored = importing._events_stored
+    looks = []
+
+    def first_look_misses(channel, provider_ids):
+        looks.append(provider_ids)
+        return set() if len(looks) == 1 else real_stored(channel, provider_ids)
+
+    monkeypatch.setattr(importing, "_events_stored", first_look_misses)
+    singles = []
+    real_single = importing._email_import_in_savepoint
+    monkeypatch.setattr(
+        importing, "_email_import_in_savepoint", lambda channel, raw: singles.append(raw) or real_single(channel, raw)
+    )
+    messages = [
+        ("taken", email_bytes("<taken@mail.example>", "ann@example.com")),
+        ("bob", email_bytes("<bob@mail.example>", "bob@example.com")),
+        ("carl", email_bytes("<carl@mail.example>", "carl@example.com")),
+    ]
+
+    outcomes = dict(email_import_many(channel=channel, messages=messages, batch_size=10))
+
+    # Then the clash is seen on the second look: the duplicate alone goes the single way, the rest together
+    assert {label: outcome.status for label, outcome in outcomes.items()} == {
+        "taken": "duplicate",
+        "bob": "ingested",
+        "carl": "ingested",
+    }
+    assert len(looks) == 2
+    assert singles == [messages[0][1]]
+    assert InboundEvent.objects.filter(provider_id="<taken@mail.example>").count() == 1
+    assert Ticket.objects.count() == 3

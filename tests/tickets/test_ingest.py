@@ -460,3 +460,31 @@ def test_an_attachment_name_with_a_path_is_shown_without_it(email_channel):
     stored = result.message.attachments.get()
     assert stored.filename == "passwd"
     assert ".." not in stored.file.name
+
+
+def test_several_attachments_are_stored_in_one_insert_and_inline_images_point_at_theirs(
+    email_channel, django_assert_num_queries
+):
+    attachments = (
+        InboundAttachment(filename="invoice.pdf", content_type="application/pdf", content=b"%PDF-1.4"),
+        InboundAttachment(filename="a.png", content_type="image/png", content=b"\x89PNG a", content_id="a@mail"),
+        InboundAttachment(filename="b.png", content_type="image/png", content=b"\x89PNG b", content_id="b@mail"),
+    )
+    html = '<p>Look</p><img src="cid:b@mail" alt="b"><img src="cid:a@mail" alt="a">'
+    message_ingest(channel=email_channel, inbound=inbound("<m0@mail.example>"))  # Ann exists, her ticket too
+
+    with django_assert_num_queries(11) as queries:
+        result = message_ingest(
+            channel=email_channel, inbound=inbound("<m1@mail.example>", html=html, attachments=attachments)
+        )
+
+    assert sum('INSERT INTO "tickets_attachment"' in query["sql"] for query in queries.captured_queries) == 1
+    stored = {attachment.filename: attachment for attachment in result.message.attachments.all()}
+    assert [(a.content_type, a.size, a.content_id, a.file.read()) for a in stored.values()] == [
+        (item.content_type, len(item.content), item.content_id, item.content) for item in attachments
+    ]
+    message = Message.objects.get(pk=result.message.pk)
+    assert message.html == (
+        f'<p>Look</p><img src="/api/v1/attachments/{stored["b.png"].pk}" alt="b">'
+        f'<img src="/api/v1/attachments/{stored["a.png"].pk}" alt="a">'
+    )

@@ -4,9 +4,11 @@ import hashlib
 import os
 import re
 import unicodedata
+from collections.abc import Iterable
 
 from django.core.files.base import ContentFile
 
+from channels_app.types import InboundAttachment
 from tickets.models import Attachment, Message
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
@@ -24,6 +26,29 @@ def safe_filename(name: str) -> str:
 
 
 def attachment_store(*, message: Message, filename: str, content_type: str, content: bytes, content_id: str = ""):
+    attachment = _attachment_file_save(message, filename, content_type, content, content_id)
+    attachment.save()
+    return attachment
+
+
+def attachments_store(*, message: Message, attachments: Iterable[InboundAttachment]) -> list[Attachment]:
+    """``attachment_store`` for each of an inbound message's attachments: the files written, the rows in one
+    insert. Returned in order, with their ids."""
+    rows = [
+        _attachment_file_save(message, item.filename, item.content_type, item.content, item.content_id)
+        for item in attachments
+    ]
+    if len(rows) == 1:
+        rows[0].save()
+    elif rows:
+        Attachment.objects.bulk_create(rows)
+    return rows
+
+
+def _attachment_file_save(
+    message: Message, filename: str, content_type: str, content: bytes, content_id: str
+) -> Attachment:
+    """The attachment's file written through the storage, and its row, not saved yet."""
     digest = hashlib.sha256(content).hexdigest()
     attachment = Attachment(
         message=message,
@@ -32,8 +57,7 @@ def attachment_store(*, message: Message, filename: str, content_type: str, cont
         content_type=(content_type or "application/octet-stream")[:100],
         size=len(content),
         sha256=digest,
-        content_id=content_id[:255],
+        content_id=(content_id or "")[:255],
     )
     attachment.file.save(safe_filename(filename), ContentFile(content), save=False)
-    attachment.save()
     return attachment

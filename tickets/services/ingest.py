@@ -32,7 +32,7 @@ from helpdesk.errors import Conflict
 from tickets.errors import IngestRejected
 from tickets.html import html_to_text, sanitise_html
 from tickets.models import Message, Ticket, TimelineEvent
-from tickets.services.attachments import attachment_store
+from tickets.services.attachments import attachments_store
 from tickets.services.events import event_record
 from tickets.services.ingest_batch import ingest_batch_current
 from tickets.services.inline_images import message_inline_images_link
@@ -98,10 +98,16 @@ def _message_ingest(*, channel: Channel, inbound: InboundMessage) -> IngestResul
         is_customer_touched = not is_automatic
     elif is_insert_decisive and not is_automatic:
         # Not automatic, so this message counts as the customer's latest visit (undone with it, should it turn out a
-        # duplicate): one update records it and takes the row lock select_for_update would.
-        _customer_touch(customer=customer, channel=channel, name=inbound.sender_name)
+        # duplicate): one update records it and takes the row lock select_for_update would. A batch import that
+        # locked the customer already writes it with its other customers' (``ingest_batch``).
+        if batch is None or not batch.customer_touch_later(
+            customer=customer, channel=channel, name=inbound.sender_name
+        ):
+            _customer_touch(customer=customer, channel=channel, name=inbound.sender_name)
         is_customer_touched = True
     else:
+        if batch is not None:
+            batch.customer_touches_write(customer_id=customer.pk)
         customer = Customer.objects.select_for_update().get(pk=customer.pk)
         is_customer_touched = False
     if not is_insert_decisive:
@@ -148,16 +154,9 @@ def _message_ingest(*, channel: Channel, inbound: InboundMessage) -> IngestResul
             if duplicate is None:
                 raise
             return IngestResult(duplicate, duplicate.ticket, is_new_message=False, is_new_ticket=False)
-    for attachment in inbound.attachments:
-        attachment_store(
-            message=message,
-            filename=attachment.filename,
-            content_type=attachment.content_type,
-            content=attachment.content,
-            content_id=attachment.content_id,
-        )
+    attachments = attachments_store(message=message, attachments=inbound.attachments)
     # After the attachments exist: cid: images in the (already sanitised) HTML point at their download URLs.
-    message_inline_images_link(message=message)
+    message_inline_images_link(message=message, attachments=attachments)
 
     if channel.kind == Channel.Kind.EMAIL and sender_email and not is_automatic:
         participants_record(ticket=ticket, message=message, sender_email=sender_email, metadata=metadata)
@@ -182,8 +181,12 @@ def _message_ingest(*, channel: Channel, inbound: InboundMessage) -> IngestResul
         },
     )
     if is_new_ticket:
-        ticket_id = ticket.pk
-        transaction.on_commit(lambda: route_ticket.delay(ticket_id), robust=True)
+        if batch is not None:
+            # A batch import routes its new tickets together once it commits (``ingest_batch``).
+            batch.new_ticket_ids.append(ticket.pk)
+        else:
+            ticket_id = ticket.pk
+            transaction.on_commit(lambda: route_ticket.delay(ticket_id), robust=True)
     return IngestResult(message, ticket, is_new_message=True, is_new_ticket=is_new_ticket)
 
 
