@@ -144,7 +144,7 @@ class AgentConsumer(RealtimeConsumer):
         self.typing: dict[int, TypingThrottle] = {}
 
     async def connect(self) -> None:
-        if not agent_origin_is_allowed(header(self.scope, b"origin")):
+        if not agent_origin_is_allowed(header(self.scope, b"origin"), host=header(self.scope, b"host")):
             await self.refuse()
             return
         self.agent = await database_sync_to_async(agent_viewer_get)(user=self.scope.get("user"))

@@ -188,3 +188,20 @@ def test_malformed_requests_get_an_error():
         await socket.disconnect()
 
     run(scenario)
+
+
+
+def test_a_page_served_by_the_sockets_own_host_is_accepted(settings):
+    # PUBLIC_BASE_URL says https://desk.example, but the agent opened the demo at http://localhost:8000.
+    settings.PUBLIC_BASE_URL = "https://desk.example"
+    settings.CSRF_TRUSTED_ORIGINS = ["https://desk.example"]
+    cookie = session_cookie(AgentFactory())
+
+    async def scenario():
+        socket = agent_socket(cookie=cookie, origin="http://localhost:8000")
+        socket.scope["headers"].append((b"host", b"localhost:8000"))
+        connected, _ = await socket.connect()
+        assert connected is True
+        await socket.disconnect()
+
+    run(scenario)
