@@ -24,6 +24,7 @@ from tests.factories import (
 )
 from tickets.models import Message, Ticket, TimelineEvent
 from tickets.selectors.timeline import customer_timeline
+from tickets.services import ingest
 from tickets.services.ingest import message_ingest
 from tickets.types import Actor
 
@@ -308,3 +309,29 @@ def test_no_chains_a_merged_target_passes_its_merged_customers_on_and_undo_goes_
     assert Customer.objects.get(pk=first.pk).merged_into_id is None
     assert Ticket.objects.get(pk=first_ticket.pk).customer_id == first.pk
     assert timezone.now() >= CustomerMerge.objects.get(pk=into_target.pk).undone_at
+
+
+@pytest.mark.parametrize("is_automatic", [False, True], ids=["customer's message", "auto-reply"])
+def test_a_merge_committed_between_reading_the_sender_and_locking_the_customer_still_lands_on_the_target(
+    source, target, actor, email_channel, monkeypatch, is_automatic
+):
+    # The race, made deterministic: ingestion read the sender's identity (customer = the source), then a merge
+    # committed before it locked that customer.
+    stale = Customer.objects.get(pk=source["customer"].pk)
+    identity = CustomerIdentity.objects.get(value=SOURCE_EMAIL)
+    customer_merge(source=source["customer"], target=target, actor=actor)
+    monkeypatch.setattr(ingest, "customer_resolve", lambda **kwargs: (stale, identity, False))
+
+    result = message_ingest(
+        channel=email_channel,
+        inbound=InboundMessage(
+            provider_id="<raced-with-the-merge@mail.example>",
+            sender=InboundIdentity(kind="email", value=SOURCE_EMAIL),
+            text="Sent as the merge happened",
+            metadata={"is_automatic": is_automatic},
+        ),
+    )
+
+    assert result.message.customer_id == target.pk
+    assert result.ticket.customer_id == target.pk
+    assert not Message.objects.filter(customer=source["customer"], text="Sent as the merge happened").exists()

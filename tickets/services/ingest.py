@@ -103,12 +103,15 @@ def _message_ingest(*, channel: Channel, inbound: InboundMessage) -> IngestResul
         if batch is None or not batch.customer_touch_later(
             customer=customer, channel=channel, name=inbound.sender_name
         ):
-            _customer_touch(customer=customer, channel=channel, name=inbound.sender_name)
+            while not _customer_touch(customer=customer, channel=channel, name=inbound.sender_name):
+                customer = _customer_merged_into(customer)
         is_customer_touched = True
     else:
         if batch is not None:
             batch.customer_touches_write(customer_id=customer.pk)
         customer = Customer.objects.select_for_update().get(pk=customer.pk)
+        while customer.merged_into_id is not None:
+            customer = _customer_merged_into(customer)
         is_customer_touched = False
     if not is_insert_decisive:
         # Checked under the customer's lock, so a worker that stored the same message meanwhile is seen here.
@@ -190,19 +193,30 @@ def _message_ingest(*, channel: Channel, inbound: InboundMessage) -> IngestResul
     return IngestResult(message, ticket, is_new_message=True, is_new_ticket=is_new_ticket)
 
 
-def _customer_touch(*, customer: Customer, channel: Channel, name: str) -> None:
+def _customer_touch(*, customer: Customer, channel: Channel, name: str) -> bool:
     """The customer wrote now on ``channel`` (and is called ``name`` if they had no name yet), in one update that
-    also locks the row for the rest of the transaction."""
+    also locks the row for the rest of the transaction. False when the customer has been merged into another."""
     now = timezone.now()
     changes = {"last_channel": channel, "last_seen_at": now, "updated_at": now}
     if name and not customer.name:
         # Read in this transaction; the condition keeps a name someone gave them since.
         changes["name"] = Case(When(name="", then=Value(name[:200])), default=F("name"))
-    if not Customer.objects.filter(pk=customer.pk).update(**changes):
-        raise Customer.DoesNotExist(f"customer {customer.pk} is gone")
+    if not Customer.objects.filter(pk=customer.pk, merged_into__isnull=True).update(**changes):
+        return False
     customer.last_channel, customer.last_seen_at, customer.updated_at = channel, now, now
     if name and not customer.name:
         customer.name = name[:200]
+    return True
+
+
+def _customer_merged_into(customer: Customer) -> Customer:
+    """The customer ``customer`` was merged into, locked. A merge that committed between reading the sender's
+    identity and locking its customer leaves the message pointing at the merged one; its identities, tickets and
+    timeline are on the target now, and so must the message be."""
+    merged_into_id = Customer.objects.filter(pk=customer.pk).values_list("merged_into_id", flat=True).first()
+    if merged_into_id is None:
+        raise Customer.DoesNotExist(f"customer {customer.pk} is gone")
+    return Customer.objects.select_for_update().get(pk=merged_into_id)
 
 
 def _existing(channel: Channel, provider_id: str) -> Message | None:
