@@ -74,6 +74,7 @@ cookie = client.cookies[settings.SESSION_COOKIE_NAME]
 print("BENCH_SETUP " + json.dumps({"public_key": channel.public_key, "cookie": f"{cookie.key}={cookie.value}"}))
 """.replace("ORIGIN", repr(SITE_ORIGIN))
 MARKER = re.compile(r"^\[bench (\d+)\]")
+SERVER_TIMING = re.compile(r"(\w+);dur=([0-9.]+)")
 WORDS = ("hello", "my", "order", "has", "not", "arrived", "yet", "could", "you", "check", "the", "parcel", "please")
 
 
@@ -81,6 +82,8 @@ WORDS = ("hello", "my", "order", "has", "not", "arrived", "yet", "could", "you",
 class Figures:
     posted_at: dict[int, float] = field(default_factory=dict)  # message index -> perf_counter before the POST
     post_seconds: dict[int, float] = field(default_factory=dict)
+    server_app_seconds: list[float] = field(default_factory=list)  # the response's Server-Timing "app"
+    server_wait_seconds: list[float] = field(default_factory=list)  # and "wait"
     received_at: dict[int, float] = field(default_factory=dict)  # at the agent's websocket
     statuses: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -108,7 +111,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--log-level", default="WARNING", help="LOG_LEVEL of the server (default WARNING)")
     parser.add_argument("--keep-logs", action="store_true")
     parser.add_argument(
-        "--db-pool", action="store_true", help="the server borrows connections from psycopg's pool (DATABASE_POOL=true)"
+        "--no-db-pool",
+        action="store_true",
+        help="the server opens a connection per request instead of borrowing from psycopg's pool (DATABASE_POOL=false)",
     )
     args = parser.parse_args(argv)
     if args.sessions < 1 or args.messages < 1 or args.workers < 1 or args.think_time < 0:
@@ -176,6 +181,10 @@ async def visitor_talk(
             figures.errors.append(repr(exc)[:200])
             continue
         figures.post_seconds[index] = time.perf_counter() - started
+        timing = dict(SERVER_TIMING.findall(response.headers.get("server-timing", "")))
+        if "app" in timing and "wait" in timing:
+            figures.server_app_seconds.append(float(timing["app"]) / 1000)
+            figures.server_wait_seconds.append(float(timing["wait"]) / 1000)
         key = str(response.status_code)
         figures.statuses[key] = figures.statuses.get(key, 0) + 1
         if response.status_code != 201:
@@ -271,7 +280,7 @@ def run(args: argparse.Namespace, *, work_dir: Path, processes: Processes) -> di
             "REDIS_URL": args.redis_url,
             "CELERY_BROKER_URL": args.redis_url,
             "PYTHONUNBUFFERED": "1",
-            "DATABASE_POOL": "true" if args.db_pool else "false",
+            "DATABASE_POOL": "false" if args.no_db_pool else "true",
         }
     )
     print("[bench] migrating a fresh database", file=sys.stderr, flush=True)
@@ -326,6 +335,8 @@ def run(args: argparse.Namespace, *, work_dir: Path, processes: Processes) -> di
         "versions": found_versions,
         "delivery_latency_ms": figures_ms(delivered),
         "post_latency_ms": figures_ms(list(figures.post_seconds.values())),
+        "server_app_ms": figures_ms(figures.server_app_seconds),
+        "server_wait_ms": figures_ms(figures.server_wait_seconds),
         "messages_per_second": round(expected / wall, 1),
         "machine_busy_percent": busy_percent(cpu_start, cpu_end),
         "statuses": figures.statuses,
@@ -345,6 +356,7 @@ def _healthy(base_url: str) -> bool:
 
 def summary(result: dict, *, results_path: Path) -> str:
     config, delivery, post = result["config"], result["delivery_latency_ms"], result["post_latency_ms"]
+    app, wait = result["server_app_ms"], result["server_wait_ms"]
     failed = [name for name, check in result["checks"].items() if not check["ok"]]
     lines = [
         f"Chat latency on {result['versions']['database']}: {config['uvicorn_workers']} uvicorn workers, "
@@ -356,6 +368,8 @@ def summary(result: dict, *, results_path: Path) -> str:
         f"max {delivery['max']:.1f}  ({delivery['count']} delivered; target p99 < 50)",
         f"  POST messages ms     p50 {post['p50']:.1f}  p95 {post['p95']:.1f}  p99 {post['p99']:.1f}  "
         f"max {post['max']:.1f}",
+        f"  of which on server   app p50 {app['p50']:.1f}  p99 {app['p99']:.1f}  (middleware and view);  "
+        f"wait p50 {wait['p50']:.1f}  p99 {wait['p99']:.1f}  (to its thread and back)",
         f"  answers              {result['statuses']}",
         f"  checks               {'all passed' if not failed else 'FAILED: ' + ', '.join(failed)}",
     ]

@@ -3,13 +3,19 @@
 uvicorn helpdesk.asgi:application
 """
 
+import gc
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helpdesk.settings")
-# First: it sets Django up, which the consumers' imports (models) need.
-django_asgi_app = get_asgi_application()
+# First: Django is set up, which the consumers' imports (models) need. What get_asgi_application() does, with the
+# handler that runs a request's middleware and view in one hop to a thread (helpdesk/asgi_handler.py).
+django.setup(set_prefix=False)
+
+from helpdesk.asgi_handler import SyncChainASGIHandler  # noqa: E402
+
+django_asgi_app = SyncChainASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
@@ -23,3 +29,8 @@ application = ProtocolTypeRouter(
         "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
     }
 )
+
+# Everything loaded so far (Django, the apps, the URL conf) lives as long as the process: frozen out of the garbage
+# collector's reach, so its full collections, which pause every request and websocket of the process, stop
+# walking it again and again.
+gc.freeze()

@@ -1,0 +1,69 @@
+"""The ASGI handler (helpdesk/asgi_handler.py): Django's, with the middleware chain and the view in one hop to a
+thread, and a Server-Timing header on every answer."""
+
+import asyncio
+import re
+import threading
+
+import httpx
+import pytest
+from django.urls import path
+
+from helpdesk.asgi import django_asgi_app
+from helpdesk.asgi_handler import SyncChainASGIHandler
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+threads_seen: list[str] = []
+
+
+def _record_thread(get_response):
+    def middleware(request):
+        threads_seen.append(("middleware", threading.get_ident()))
+        return get_response(request)
+
+    return middleware
+
+
+def _view(request):
+    from django.http import JsonResponse
+
+    threads_seen.append(("view", threading.get_ident()))
+    return JsonResponse({"ok": True})
+
+
+urlpatterns = [path("thread-probe/", _view)]
+
+
+def request(application, url: str) -> httpx.Response:
+    async def go():
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            return await client.get(url)
+
+    return asyncio.run(go())
+
+
+def test_the_middleware_chain_is_synchronous():
+    assert not asyncio.iscoroutinefunction(django_asgi_app._middleware_chain)
+
+
+def test_an_answer_carries_the_server_timing():
+    response = request(django_asgi_app, "/healthz")
+
+    assert response.status_code == 200
+    assert re.fullmatch(r"app;dur=\d+\.\d, wait;dur=\d+\.\d", response.headers["server-timing"])
+
+
+def test_the_middleware_and_the_view_run_on_one_thread_off_the_event_loop(settings):
+    settings.ROOT_URLCONF = __name__
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, f"{__name__}._record_thread"]
+    threads_seen.clear()
+    loop_thread = threading.get_ident()
+
+    response = request(SyncChainASGIHandler(), "/thread-probe/")
+
+    assert response.json() == {"ok": True}
+    (_, middleware_thread), (_, view_thread) = threads_seen
+    assert [where for where, _ in threads_seen] == ["middleware", "view"]
+    assert middleware_thread == view_thread != loop_thread
