@@ -1,0 +1,49 @@
+"""helpdesk.cache.SharedRedisCache: every instance of the backend (Django makes one per request context under
+ASGI) shares one client, and so one connection pool, per server list and options."""
+
+import asyncio
+import os
+
+from django.core.cache import caches
+
+from helpdesk.cache import SharedRedisCache
+from tests.conftest import services_or_skip
+
+
+def redis_url() -> str:
+    services_or_skip(need_redis=True)
+    return os.environ["REDIS_URL"]
+
+
+def test_instances_share_one_client_and_pool():
+    url = redis_url()
+    first = SharedRedisCache(url, {})
+    second = SharedRedisCache(url, {})
+    other_options = SharedRedisCache(url, {"OPTIONS": {"socket_timeout": 3}})
+
+    assert first._cache is second._cache
+    assert first._cache._get_connection_pool(write=True) is second._cache._get_connection_pool(write=True)
+    assert other_options._cache is not first._cache
+
+
+def test_requests_in_their_own_contexts_reuse_the_connection_pool():
+    redis_url()
+
+    async def one_request(key: str):
+        # What Django's ASGI handler does per request: a new context, so a new backend instance
+        cache = caches["default"]
+        await asyncio.to_thread(cache.set, key, "value", 30)
+        return cache, cache._cache._get_connection_pool(write=True)
+
+    async def two_requests():
+        return await asyncio.gather(
+            asyncio.create_task(one_request("shared-cache-test-1")),
+            asyncio.create_task(one_request("shared-cache-test-2")),
+        )
+
+    (first_cache, first_pool), (second_cache, second_pool) = asyncio.run(two_requests())
+
+    assert isinstance(first_cache, SharedRedisCache)
+    assert first_cache is not second_cache  # Django's per-context instances...
+    assert first_pool is second_pool  # ...with one pool between them
+    assert caches["default"].get("shared-cache-test-1") == "value"
