@@ -9,6 +9,8 @@ import os
 import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helpdesk.settings")
+# The web server borrows PostgreSQL connections from a pool unless told otherwise (DATABASE_POOL in settings.py).
+os.environ.setdefault("DATABASE_POOL", "true")
 # First: Django is set up, which the consumers' imports (models) need. What get_asgi_application() does, with the
 # handler that runs a request's middleware and view in one hop to a thread (helpdesk/asgi_handler.py).
 django.setup(set_prefix=False)

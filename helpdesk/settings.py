@@ -95,8 +95,10 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'h
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if env.bool("DATABASE_POOL", default=False) and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # psycopg's connection pool: under ASGI every request borrows an open connection instead of opening one
-    # (a new PostgreSQL backend per request costs several milliseconds). Pooled connections are not kept by Django.
+    # psycopg's connection pool, on by default in the web server (helpdesk/asgi.py): under ASGI every request
+    # borrows an open connection instead of opening one (a new PostgreSQL backend per request cost several
+    # milliseconds of every chat message). Off by default elsewhere: Celery's prefork children close their pool
+    # after every task, which would open more connections than it saves.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
