@@ -12,7 +12,6 @@ from channels_app.services.bounces import email_bounce_record
 from channels_app.services.inbound_media import inbound_media_queue
 from channels_app.services.sms_keywords import sms_keyword_record
 from channels_app.types import InboundMessage
-from realtime.publish import message_created_publish
 from tickets.services import acknowledgements
 from tickets.services.ingest import IngestResult, message_ingest
 
@@ -41,9 +40,7 @@ def inbound_messages_dispatch(
         if message.metadata.get("sms_keyword") in ("opt_out", "opt_in"):
             notes.append(sms_keyword_record(channel=channel, event=event, inbound=message))
             continue
-        result = message_ingest(channel=channel, inbound=message)
-        if publish and result.is_new_message:
-            message_created_publish(message=result.message)
+        result = message_ingest(channel=channel, inbound=message, publish=publish)
         if result.is_new_message and message.metadata.get("media"):
             inbound_media_queue(message=result.message, media=message.metadata["media"])
         results.append(result)

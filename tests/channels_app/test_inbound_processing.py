@@ -25,7 +25,7 @@ PAYLOAD = {"id": "shop-msg-1", "sender": {"email": "ann@example.com"}, "subject"
 RAW = json.dumps(PAYLOAD).encode()
 
 
-def ingest_fails(*, channel, inbound):
+def ingest_fails(*, channel, inbound, publish):
     raise RuntimeError("database went away")
 
 

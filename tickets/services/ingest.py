@@ -29,6 +29,7 @@ from customers.models import Customer
 from customers.services import customer_identity_add, customer_resolve
 from customers.types import IdentityInput
 from helpdesk.errors import Conflict
+from realtime.publish import message_created_publish
 from tickets.errors import IngestRejected
 from tickets.html import html_to_text, sanitise_html
 from tickets.models import Message, Ticket, TimelineEvent
@@ -54,8 +55,12 @@ class IngestResult:
     is_new_ticket: bool
 
 
-def message_ingest(*, channel: Channel, inbound: InboundMessage) -> IngestResult:
+def message_ingest(*, channel: Channel, inbound: InboundMessage, publish: bool = True) -> IngestResult:
     """Store ``inbound`` on the right ticket of the right customer, once.
+
+    A new message is pushed to the agents (and the chat visitors whose conversation it is) after commit, before
+    the new ticket's routing is enqueued; ``publish=False`` is for a bulk import, which tells the agents once per
+    batch instead.
 
     Locks the customer row for the rest of the transaction, so two messages of one customer arriving at once
     cannot open two tickets. Raises ``IngestRejected`` (quarantine, do not retry) for messages that cannot be
@@ -65,10 +70,10 @@ def message_ingest(*, channel: Channel, inbound: InboundMessage) -> IngestResult
         # Inside a batch import the caller already holds a savepoint around each message (``ingest_batch``'s
         # contract): a second one here would cost two statements and undo nothing more.
         with transaction.atomic(savepoint=False):
-            return _message_ingest(channel=channel, inbound=inbound)
+            return _message_ingest(channel=channel, inbound=inbound, publish=publish)
     try:
         with transaction.atomic():
-            return _message_ingest(channel=channel, inbound=inbound)
+            return _message_ingest(channel=channel, inbound=inbound, publish=publish)
     except (IntegrityError, IngestRejected):
         # One message: the unique index on the channel's provider id finds a duplicate when the insert clashes,
         # instead of a query before every message. This savepoint has undone whatever the duplicate started (a
@@ -80,7 +85,7 @@ def message_ingest(*, channel: Channel, inbound: InboundMessage) -> IngestResult
         return IngestResult(duplicate, duplicate.ticket, is_new_message=False, is_new_ticket=False)
 
 
-def _message_ingest(*, channel: Channel, inbound: InboundMessage) -> IngestResult:
+def _message_ingest(*, channel: Channel, inbound: InboundMessage, publish: bool) -> IngestResult:
     sender = _identity_input(inbound.sender, channel)
     is_automatic = bool(inbound.metadata.get("is_automatic"))
     # A message that is not automatic always counts as the customer's latest visit: a new customer is created so.
@@ -183,6 +188,11 @@ def _message_ingest(*, channel: Channel, inbound: InboundMessage) -> IngestResul
             "new_ticket": is_new_ticket,
         },
     )
+    if publish:
+        # Before routing's on-commit hook, which sends a task to the broker: hooks run in order, and the agents
+        # and the visitor should not wait for it.
+        _attachments_known(message, attachments)
+        message_created_publish(message=message)
     if is_new_ticket:
         if batch is not None:
             # A batch import routes its new tickets together once it commits (``ingest_batch``).
@@ -191,6 +201,15 @@ def _message_ingest(*, channel: Channel, inbound: InboundMessage) -> IngestResul
             ticket_id = ticket.pk
             transaction.on_commit(lambda: route_ticket.delay(ticket_id), robust=True)
     return IngestResult(message, ticket, is_new_message=True, is_new_ticket=is_new_ticket)
+
+
+def _attachments_known(message: Message, attachments: list) -> None:
+    """The message's attachments, just stored, kept on it as if prefetched (as Django's prefetch does): its
+    publication and the caller's answer read them without a query."""
+    queryset = message.attachments.get_queryset()
+    queryset._result_cache = sorted(attachments, key=lambda attachment: attachment.pk)
+    queryset._prefetch_done = True
+    message._prefetched_objects_cache = {**getattr(message, "_prefetched_objects_cache", {}), "attachments": queryset}
 
 
 def _customer_touch(*, customer: Customer, channel: Channel, name: str) -> bool:
