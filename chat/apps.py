@@ -14,8 +14,15 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         from corsheaders.signals import check_request_enabled
+        from django.db.models.signals import post_delete, post_save
 
+        from channels_app.models import Channel
+        from chat.channel_cache import chat_channel_cache_clear
         from chat.cors import cors_request_allowed
+
+        # A channel saved or deleted here is read again at once by this process (the others within seconds).
+        post_save.connect(chat_channel_cache_clear, sender=Channel, dispatch_uid="chat.channel_cache.saved")
+        post_delete.connect(chat_channel_cache_clear, sender=Channel, dispatch_uid="chat.channel_cache.deleted")
 
         # The CORS middleware asks per request which origins the widget API answers (each chat channel's own).
         check_request_enabled.connect(cors_request_allowed, dispatch_uid="chat.cors_request_allowed")

@@ -10,6 +10,7 @@ import re
 from urllib.parse import urlsplit
 
 from channels_app.models import Channel
+from chat.channel_cache import chat_channel_active_get
 
 _WIDGET_API_PATH = re.compile(r"^/chat/api/(?P<public_key>[A-Za-z0-9_-]{1,40})/")
 _UNSET = object()
@@ -44,15 +45,15 @@ def origin_is_allowed(*, channel: Channel, origin: str | None) -> bool:
 
 
 def chat_channel_for_request(request) -> Channel | None:
-    """The active chat channel a widget API path names, read once per request (the CORS middleware asks up to
-    twice, the view once more)."""
+    """The active chat channel a widget API path names, looked up once per request (the CORS middleware asks up
+    to twice, the view once more), from the process's short-lived cache (``chat.channel_cache``)."""
     cached = getattr(request, "_chat_channel", _UNSET)
     if cached is not _UNSET:
         return cached
     match = _WIDGET_API_PATH.match(request.path_info)
     channel = None
     if match is not None:
-        channel = Channel.objects.filter(public_key=match["public_key"], kind=Channel.Kind.CHAT, is_active=True).first()
+        channel = chat_channel_active_get(public_key=match["public_key"])
     request._chat_channel = channel
     return channel
 

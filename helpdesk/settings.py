@@ -337,6 +337,8 @@ HELPDESK = {
     "CHAT_MAX_MESSAGE_CHARS": env.int("CHAT_MAX_MESSAGE_CHARS", default=5000),
     "CHAT_MAX_UPLOAD_BYTES": env.int("CHAT_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024),
     "CHAT_VISITOR_MESSAGES_PER_MINUTE": env.int("CHAT_VISITOR_MESSAGES_PER_MINUTE", default=30),
+    # How long a server process keeps a chat channel it read (chat.channel_cache); 0 reads it on every request.
+    "CHAT_CHANNEL_CACHE_SECONDS": env.int("CHAT_CHANNEL_CACHE_SECONDS", default=5),
     "CHAT_VISITOR_TOKEN_MAX_AGE_DAYS": env.int("CHAT_VISITOR_TOKEN_MAX_AGE_DAYS", default=180),
     # Console "SLA at risk" queue until SLA policies exist: high/urgent tickets unanswered for this many hours.
     "SLA_AT_RISK_HOURS": env.int("SLA_AT_RISK_HOURS", default=4),

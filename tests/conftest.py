@@ -6,6 +6,7 @@ from rest_framework.test import APIClient
 from agents.models import ApiToken
 from agents.services import api_token_create
 from channels_app.models import Channel
+from chat.channel_cache import chat_channel_cache_clear
 from tests.factories import AdminFactory, AgentFactory, ChannelFactory
 
 REQUIRE_SERVICES = os.environ.get("HELPDESK_REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}
@@ -24,6 +25,15 @@ def services_or_skip(*, need_postgres: bool = False, need_redis: bool = False) -
         if REQUIRE_SERVICES:
             pytest.fail(message + " (HELPDESK_REQUIRE_SERVICES is set)")
         pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _chat_channel_cache_cleared():
+    """Each test starts with no chat channel cached by this process (chat.channel_cache): a channel created by an
+    earlier test and since rolled back must not answer. Within a test, a channel changed with a queryset update
+    (no save signal) is read again only after ``chat_channel_cache_clear()``, as another server process would see
+    it only after the cache's seconds."""
+    chat_channel_cache_clear()
 
 
 @pytest.fixture

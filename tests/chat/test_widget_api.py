@@ -20,6 +20,7 @@ from channels_app.models import Channel, InboundEvent
 from channels_app.services.channels import channel_create
 from channels_app.services.inbound_process import inbound_event_process
 from channels_app.services.inbound_receive import inbound_event_receive
+from chat.channel_cache import chat_channel_cache_clear
 from chat.models import ChatVisitor
 from chat.tokens import visitor_token_sign
 from realtime.groups import ticket_group
@@ -127,6 +128,7 @@ def test_other_paths_of_the_site_get_no_cors_headers(chat_channel, client):
 @pytest.mark.parametrize("is_active", [True, False])
 def test_unknown_or_disabled_chat_is_a_404(chat_channel, is_active):
     Channel.objects.filter(pk=chat_channel.pk).update(is_active=is_active)
+    chat_channel_cache_clear()  # a queryset update sends no save signal
     public_key = "pk_nope" if is_active else chat_channel.public_key
 
     response = Widget(chat_channel).client.get(f"/chat/api/{public_key}/config", HTTP_ORIGIN=SHOP_ORIGIN)
@@ -151,6 +153,7 @@ def test_business_hours_closed_offers_email(chat_channel, widget):
     Channel.objects.filter(pk=chat_channel.pk).update(
         settings={**chat_channel.settings, "business_hours": {"time_zone": "Europe/Paris", "days": {}}}
     )
+    chat_channel_cache_clear()  # a queryset update sends no save signal
 
     body = widget.get("config").json()
 

@@ -21,6 +21,7 @@ from websockets.sync.client import connect as websocket_connect
 
 from agents.services import api_token_create
 from channels_app.models import Channel
+from chat.channel_cache import chat_channel_cache_clear
 from chat.embed import widget_script_url
 from chat.models import ChatVisitor
 from chat.tokens import identity_hmac_compute
@@ -323,6 +324,7 @@ def test_the_widget_stays_away_from_a_site_not_on_the_allowed_list(desk, playwri
             settings={**desk["chat"].settings, "allowed_origins": ["https://elsewhere.example"]}
         )
     )
+    chat_channel_cache_clear()  # the server runs in this process; a queryset update sends no save signal
     page = playwright_browser.new_page()
 
     # When the shop's page loads the widget, the desk refuses its configuration request
@@ -380,6 +382,7 @@ def test_the_pre_chat_form_asks_who_the_visitor_is(desk, playwright_browser):
             settings={**desk["chat"].settings, "pre_chat_form": True}
         )
     )
+    chat_channel_cache_clear()  # the server runs in this process; a queryset update sends no save signal
     page = playwright_browser.new_page(locale="en-US")
     page.goto(desk["host"].origin + "/")
 
