@@ -167,24 +167,34 @@ def _audience_of(previous: Ticket | dict | None) -> dict | None:
 
 
 def _visitor_publications(loaded: Message) -> list[Publication]:
-    chat_channels_of_ticket = Message.objects.filter(
-        ticket_id=loaded.ticket_id, customer_id=loaded.customer_id, channel__kind=Channel.Kind.CHAT
-    ).values("channel_id")
-    visitors = (
-        ChatVisitor.objects.filter(customer_id=loaded.customer_id, channel_id__in=chat_channels_of_ticket)
-        .select_related("channel")
-        .only("public_id", "channel__id", "channel__public_key")
-    )
-    groups_by_channel: dict[int, tuple[Channel, list[str]]] = {}
-    for visitor in visitors:
-        groups_by_channel.setdefault(visitor.channel_id, (visitor.channel, []))[1].append(
-            visitor_group(visitor.public_id)
-        )
+    # The customer's chat visitors (usually one or two), then which of their chat channels the ticket's
+    # conversation went through: the message's own channel when it is a chat channel and the only one they use,
+    # else one more query. Plain values, not model instances: this runs for every message while the sender waits.
+    visitors = list(ChatVisitor.objects.filter(customer_id=loaded.customer_id).values_list("public_id", "channel_id"))
+    if not visitors:
+        return []
+    channel_ids = {channel_id for _, channel_id in visitors}
+    own = loaded.channel if loaded.channel.kind == Channel.Kind.CHAT else None
+    if own is not None and channel_ids == {own.pk}:
+        channels = {own.pk: own}
+    else:
+        ticket_chat_channels = Message.objects.filter(
+            ticket_id=loaded.ticket_id, customer_id=loaded.customer_id, channel_id__in=channel_ids
+        ).values("channel_id")
+        channels = {
+            channel_id: Channel(pk=channel_id, public_key=public_key)
+            for channel_id, public_key in Channel.objects.filter(
+                pk__in=ticket_chat_channels, kind=Channel.Kind.CHAT
+            ).values_list("pk", "public_key")
+        }
     publications = []
-    for channel, groups in groups_by_channel.values():
+    for channel_id, channel in channels.items():
+        groups = tuple(
+            visitor_group(public_id) for public_id, visitor_channel_id in visitors if visitor_channel_id == channel_id
+        )
         data = chat_message_data(message=loaded, channel=channel)
         data["created_at"] = _DATETIME.to_representation(data["created_at"])
-        publications.append(Publication(groups=tuple(groups), event={"type": "message", "message": data}))
+        publications.append(Publication(groups=groups, event={"type": "message", "message": data}))
     return publications
 
 

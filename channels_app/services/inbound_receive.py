@@ -1,5 +1,6 @@
 """Storing an inbound payload raw, once per provider id, before anything parses it."""
 
+import contextlib
 import logging
 
 from django.db import IntegrityError, transaction
@@ -29,7 +30,10 @@ def inbound_event_receive(
     attempt is counted in the insert (``inbound_event_process(..., is_attempt_counted=True)``), not by an update of
     its own; should the process die meanwhile, the sweep sees the attempt as it would have."""
     try:
-        with transaction.atomic():
+        # Inside a caller's transaction, a savepoint keeps it usable after a duplicate's IntegrityError; outside one
+        # the insert commits on its own: one statement instead of BEGIN, INSERT and COMMIT (and on_commit runs at
+        # once).
+        with transaction.atomic() if transaction.get_connection().in_atomic_block else contextlib.nullcontext():
             event = InboundEvent.objects.create(
                 channel=channel,
                 provider_id=provider_id[:255],
