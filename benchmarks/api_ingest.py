@@ -985,6 +985,9 @@ def uvicorn_start(processes: Processes, *, port: int, workers: int) -> None:
             "--no-access-log",
             "--timeout-graceful-shutdown",
             "5",
+            # As docker-compose.yml runs it: no per-message compression of websocket frames (see the README).
+            "--ws-per-message-deflate",
+            "false",
         ],
     )
 

@@ -12,14 +12,24 @@ switch in, one out. Everything else is Django's: the request and response handli
 database connection is given back at the end of each request, on the request's thread), the per-request thread
 (``ThreadSensitiveContext``), streaming responses, disconnects.
 
+At most ``WEB_REQUEST_THREADS`` requests (2 by default) run their middleware and view at once in a process; the
+others wait their turn on the event loop. The views are CPU-bound Python under one GIL: more threads at once do not
+finish sooner, they slow each other down and starve the event loop, which then falls behind on every websocket of
+the process (in the chat benchmark overloaded at 23 messages/s, pushes to the agent lagged seconds behind the
+requests that caused them with no bound, and kept up with them at 1 or 2). Two, so that one slow request (a
+connection test waiting on a mail server) does not hold up the others.
+
 Each response carries a ``Server-Timing`` header (shown by browsers' developer tools, read by the benchmarks):
 ``app`` is the time the middleware and the view took on the request's thread, ``wait`` the time the request
-spent getting there and back (thread start, a busy event loop).
+spent getting there and back (its turn, thread start, a busy event loop).
 """
 
+import asyncio
 import time
+import weakref
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 
 
@@ -27,12 +37,24 @@ class SyncChainASGIHandler(ASGIHandler):
     def __init__(self):
         super(ASGIHandler, self).__init__()  # BaseHandler's: the chain is loaded below, synchronous
         self.load_middleware(is_async=False)
+        # One per event loop (a semaphore belongs to the loop it first waits on; tests run several loops).
+        self._turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _turn(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        turn = self._turns.get(loop)
+        if turn is None:
+            turn = self._turns[loop] = asyncio.Semaphore(settings.WEB_REQUEST_THREADS)
+        return turn
 
     async def get_response_async(self, request):
         started = time.perf_counter()
         # Thread-sensitive, as Django runs sync views under ASGI: the request's thread, where the request signals
         # open and give back its database connection.
-        response, app_seconds = await sync_to_async(self._get_response_timed, thread_sensitive=True)(request)
+        async with self._turn():
+            response, app_seconds = await sync_to_async(self._get_response_timed, thread_sensitive=True)(request)
         wait_seconds = max(0.0, time.perf_counter() - started - app_seconds)
         if not response.has_header("Server-Timing"):
             response["Server-Timing"] = f"app;dur={app_seconds * 1000:.1f}, wait;dur={wait_seconds * 1000:.1f}"

@@ -69,6 +69,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "helpdesk.urls"
+# How many requests a web server process runs at once (helpdesk/asgi_handler.py); the rest wait their turn.
+WEB_REQUEST_THREADS = env.int("WEB_REQUEST_THREADS", default=2)
 WSGI_APPLICATION = "helpdesk.wsgi.application"
 ASGI_APPLICATION = "helpdesk.asgi.application"
 

@@ -155,6 +155,9 @@ def main() -> int:
             str(port),
             "--lifespan",
             "off",
+            # Chat events are small JSON frames: compressing each cost more CPU than it saved (see the README).
+            "--ws-per-message-deflate",
+            "false",
         ],
         env,
     )

@@ -67,3 +67,39 @@ def test_the_middleware_and_the_view_run_on_one_thread_off_the_event_loop(settin
     (_, middleware_thread), (_, view_thread) = threads_seen
     assert [where for where, _ in threads_seen] == ["middleware", "view"]
     assert middleware_thread == view_thread != loop_thread
+
+
+def test_no_more_requests_than_the_setting_run_at_once(settings):
+    settings.ROOT_URLCONF = __name__
+    settings.WEB_REQUEST_THREADS = 2
+    handler = SyncChainASGIHandler()
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def slow_view(request):
+        from django.http import JsonResponse
+
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        threading.Event().wait(0.05)
+        with lock:
+            running[0] -= 1
+        return JsonResponse({"ok": True})
+
+    urlpatterns[:] = [path("thread-probe/", slow_view)]
+    try:
+
+        async def six_at_once():
+            transport = httpx.ASGITransport(app=handler)
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+                return await asyncio.gather(*(client.get("/thread-probe/") for _ in range(6)))
+
+        responses = asyncio.run(six_at_once())
+    finally:
+        urlpatterns[:] = [path("thread-probe/", _view)]
+
+    assert [response.status_code for response in responses] == [200] * 6
+    assert most[0] == 2
+    waited = [float(re.search(r"wait;dur=([0-9.]+)", r.headers["server-timing"])[1]) for r in responses]
+    assert max(waited) >= 50  # the last ones waited for a turn, and say so

@@ -1,7 +1,7 @@
 """helpdesk.cache.SharedRedisCache: every instance of the backend (Django makes one per request context under
 ASGI) shares one client, and so one connection pool, per server list and options."""
 
-import asyncio
+import contextvars
 import os
 
 from django.core.cache import caches
@@ -29,19 +29,14 @@ def test_instances_share_one_client_and_pool():
 def test_requests_in_their_own_contexts_reuse_the_connection_pool():
     redis_url()
 
-    async def one_request(key: str):
-        # What Django's ASGI handler does per request: a new context, so a new backend instance
+    def one_request(key: str):
+        # What each ASGI request is: a context of its own, so Django's cache handler makes a new backend instance
         cache = caches["default"]
-        await asyncio.to_thread(cache.set, key, "value", 30)
+        cache.set(key, "value", 30)
         return cache, cache._cache._get_connection_pool(write=True)
 
-    async def two_requests():
-        return await asyncio.gather(
-            asyncio.create_task(one_request("shared-cache-test-1")),
-            asyncio.create_task(one_request("shared-cache-test-2")),
-        )
-
-    (first_cache, first_pool), (second_cache, second_pool) = asyncio.run(two_requests())
+    first_cache, first_pool = contextvars.Context().run(one_request, "shared-cache-test-1")
+    second_cache, second_pool = contextvars.Context().run(one_request, "shared-cache-test-2")
 
     assert isinstance(first_cache, SharedRedisCache)
     assert first_cache is not second_cache  # Django's per-context instances...

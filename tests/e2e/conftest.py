@@ -73,6 +73,7 @@ def live_desk(transactional_db):
         host="127.0.0.1",
         port=port,
         lifespan="off",
+        ws_per_message_deflate=False,  # as production runs it
         log_level="warning",
         timeout_graceful_shutdown=5,
     )
