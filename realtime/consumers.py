@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 CLOSE_FORBIDDEN = 4403
 MAX_SUBSCRIPTIONS = 50  # tickets one agent connection follows at once (open tabs of the console)
+# Between consumers only: "the viewers of this ticket changed"; each connection sends its client the list as it is now.
+VIEWERS_CHANGED = "viewers_changed"
 
 
 class TypingThrottle:
@@ -190,6 +192,10 @@ class AgentConsumer(RealtimeConsumer):
             return
         if message.get("group") == AGENTS and _event_ticket_id(message["event"]) in self.subscriptions:
             return  # it comes through the ticket's group too: once is enough
+        if message["event"].get("type") == VIEWERS_CHANGED:
+            if message["event"].get("ticket_id") in self.subscriptions:
+                await self._viewers_send(message["event"]["ticket_id"])
+            return
         await super().realtime_event(message)
 
     async def _subscribe(self, ticket_id: int) -> None:
@@ -245,10 +251,14 @@ class AgentConsumer(RealtimeConsumer):
             await self.send_error(code="not_found", detail="No such message on this ticket.", ticket_id=ticket_id)
 
     async def _viewers_publish(self, ticket_id: int) -> None:
+        # A notice, not the list: each connection reads the viewers when the notice reaches it. Lists read by two
+        # connections and sent by each were not ordered, so a list read just before an agent left could arrive
+        # after the one sent for the leave and show them viewing for good. A read after the last change is right.
+        await realtime_send(groups=[ticket_group(ticket_id)], event={"type": VIEWERS_CHANGED, "ticket_id": ticket_id})
+
+    async def _viewers_send(self, ticket_id: int) -> None:
         agents = await sync_to_async(ticket_viewers, thread_sensitive=False)(ticket_id=ticket_id)
-        await realtime_send(
-            groups=[ticket_group(ticket_id)], event={"type": "viewers", "ticket_id": ticket_id, "agents": agents}
-        )
+        await self.send_json({"type": "viewers", "ticket_id": ticket_id, "agents": agents})
 
 
 def _event_ticket_id(event: dict) -> int | None:

@@ -2,10 +2,13 @@
 subscriptions behind the access check, what an agent receives (only tickets they may see), viewers."""
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 
 from agents.models import AgentProfile
-from realtime.presence import agent_ids_online
+from realtime.groups import ticket_group
+from realtime.presence import agent_ids_online, presence_leave, ticket_viewer_join
+from realtime.publish import realtime_send
 from tests.factories import AgentFactory, TeamFactory, TicketFactory, UserFactory
 from tests.realtime.fixtures import (
     QUIET,
@@ -190,7 +193,6 @@ def test_malformed_requests_get_an_error():
     run(scenario)
 
 
-
 def test_a_page_served_by_the_sockets_own_host_is_accepted(settings):
     # PUBLIC_BASE_URL says https://desk.example, but the agent opened the demo at http://localhost:8000.
     settings.PUBLIC_BASE_URL = "https://desk.example"
@@ -203,5 +205,35 @@ def test_a_page_served_by_the_sockets_own_host_is_accepted(settings):
         connected, _ = await socket.connect()
         assert connected is True
         await socket.disconnect()
+
+    run(scenario)
+
+
+def test_a_late_viewers_notice_shows_the_viewers_as_they_are_when_it_arrives():
+    """Notices from two connections are not ordered: one sent while an agent was still viewing may arrive after the
+    one for their leave. Each connection reads the viewers when a notice reaches it, so the last list is right."""
+    ticket = TicketFactory()
+    dora = AgentFactory(profile__display_name="Dora")
+    eric = AgentFactory(profile__display_name="Eric")
+    dora_cookie = session_cookie(dora)
+
+    async def scenario():
+        dora_ws = agent_socket(cookie=dora_cookie)
+        await connect(dora_ws)
+        await dora_ws.send_json_to({"type": "subscribe", "ticket_id": ticket.pk})
+        assert (await receive(dora_ws))["agents"] == [{"id": dora.pk, "name": "Dora"}]
+        # Eric's connection joins and leaves; the notice of his joining is delivered only after his leave
+        entry = await sync_to_async(ticket_viewer_join)(
+            ticket_id=ticket.pk, user_id=eric.pk, name="Eric", connection_id="eric-tab"
+        )
+        await sync_to_async(presence_leave)(entries=[entry])
+        await realtime_send(groups=[ticket_group(ticket.pk)], event={"type": "viewers_changed", "ticket_id": ticket.pk})
+
+        assert await receive(dora_ws) == {
+            "type": "viewers",
+            "ticket_id": ticket.pk,
+            "agents": [{"id": dora.pk, "name": "Dora"}],
+        }
+        await dora_ws.disconnect()
 
     run(scenario)
