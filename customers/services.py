@@ -67,13 +67,16 @@ def customer_identities_preload(*, identities: Iterable[IdentityInput]) -> Itera
 
 
 def customer_resolve(
-    *, identity: IdentityInput, name: str = "", seen_on: "Channel | None" = None
+    *, identity: IdentityInput, name: str = "", seen_on: "Channel | None" = None, is_clash_raised: bool = False
 ) -> tuple[Customer, CustomerIdentity, bool]:
     """The customer who owns ``identity``, creating customer and identity when nobody does.
 
     Safe under concurrency: the identity's unique constraint decides who creates it, and the loser reads the
     winner's row. Returns ``(customer, identity, created)``. ``seen_on``: the channel the customer is writing on
     now, recorded as their last channel and visit when the customer is created (the caller records it otherwise).
+    ``is_clash_raised``: the caller rolls back its whole transaction and tries again if this raises
+    ``IntegrityError`` (``message_ingest``'s flag of that name), so the loser of a race raises instead of reading
+    the winner's row under a savepoint.
     """
     existing, is_known_absent = _identity_known(identity)
     if existing is not None:
@@ -81,9 +84,10 @@ def customer_resolve(
             CustomerIdentity.objects.filter(pk=existing.pk).update(is_verified=True)
             existing.is_verified = True
         return _surviving(existing.customer), existing, False
-    if is_known_absent:
-        # A batch read it as absent in this transaction: no savepoint. Should another process have created it
-        # meanwhile, IntegrityError goes to the batch, whose savepoint undoes this and which tries again.
+    if is_known_absent or is_clash_raised:
+        # A batch read it as absent in this transaction, or the caller retries: no savepoint. Should another
+        # process have created it meanwhile, IntegrityError goes to the batch (whose savepoint undoes this and
+        # which tries again) or to the caller (which rolls back and takes the event again).
         customer, created_identity = _customer_create(identity, name, seen_on)
         logger.info("customers.customer_created", extra={"customer_id": customer.pk})
         return customer, created_identity, True

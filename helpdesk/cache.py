@@ -5,6 +5,9 @@ whose client built a new connection pool, and its first command opened a new TCP
 handshake) that was dropped with the request. The chat widget's rate limit counts every message in the cache, so
 each message paid a Redis connection. redis-py's pools are thread-safe; sharing one per process (per server list
 and options) keeps connections open across requests, as under WSGI.
+
+It also counts in fixed windows in one round trip (``window_count``), for rate limits on hot paths: Django's
+``incr`` costs two (it asks whether the key exists first) and cannot open a window with its expiry.
 """
 
 import threading
@@ -25,3 +28,17 @@ class SharedRedisCache(RedisCache):
             if client is None:
                 client = _clients[key] = self._class(self._servers, **self._options)
         return client
+
+    def window_count(self, key: str, *, seconds: int) -> tuple[int, int]:
+        """Count one more in the window ``key``, opened now for ``seconds`` if none is open. Returns the count in
+        the window, this one included, and the seconds left of it. One round trip: the window opened if absent
+        (``SET NX EX``), incremented and its expiry read, pipelined in one transaction, so concurrent callers each
+        get a count of their own and no count outlives its window."""
+        key = self.make_and_validate_key(key)
+        client = self._cache.get_client(key, write=True)
+        with client.pipeline(transaction=True) as pipe:
+            pipe.set(key, 0, ex=seconds, nx=True)
+            pipe.incr(key)
+            pipe.ttl(key)
+            _, count, ttl = pipe.execute()
+        return int(count), max(int(ttl), 0)

@@ -17,14 +17,15 @@ from tickets.services.ingest import IngestResult, message_ingest
 
 
 def inbound_messages_dispatch(
-    *, event: InboundEvent, messages: list[InboundMessage], publish: bool = True
+    *, event: InboundEvent, messages: list[InboundMessage], publish: bool = True, is_clash_raised: bool = False
 ) -> tuple[list[IngestResult], list[str]]:
     """Record or ingest each of ``messages`` (parsed from ``event``). Returns the ingestion results and the notes
     to keep as the event's reason. The caller holds a transaction (a savepoint of its own, so a failure here leaves
     nothing behind); acknowledgements of new email tickets are sent after it commits.
 
     ``publish=False`` is for a bulk import, which tells the agents once per batch instead of pushing every
-    message live (``messages_imported``)."""
+    message live (``messages_imported``). ``is_clash_raised`` as in ``message_ingest``: the caller rolls back and
+    tries again without it when a message turns out to be stored already."""
     channel = event.channel
     results, notes = [], []
     for message in messages:
@@ -40,7 +41,7 @@ def inbound_messages_dispatch(
         if message.metadata.get("sms_keyword") in ("opt_out", "opt_in"):
             notes.append(sms_keyword_record(channel=channel, event=event, inbound=message))
             continue
-        result = message_ingest(channel=channel, inbound=message, publish=publish)
+        result = message_ingest(channel=channel, inbound=message, publish=publish, is_clash_raised=is_clash_raised)
         if result.is_new_message and message.metadata.get("media"):
             inbound_media_queue(message=result.message, media=message.metadata["media"])
         results.append(result)

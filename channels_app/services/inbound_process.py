@@ -5,7 +5,7 @@ and records it."""
 import logging
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -48,14 +48,14 @@ def inbound_event_process(
     try:
         adapter = adapter_for(event.channel)
         messages = adapter.parse(channel=event.channel, payload=bytes(event.raw), content_type=event.content_type)
-        with transaction.atomic():
-            results, notes = inbound_messages_dispatch(event=event, messages=messages)
-            InboundEvent.objects.filter(pk=event.pk).update(
-                status=InboundEvent.Status.PROCESSED,
-                reason="; ".join(notes)[:2000],
-                processed_at=timezone.now(),
-                updated_at=timezone.now(),
-            )
+        try:
+            # First without a savepoint per message: a message stored already (the same email delivered twice
+            # under two events) makes the whole transaction roll back instead ...
+            results = _dispatch(event=event, messages=messages, is_clash_raised=True)
+        except (IntegrityError, IngestRejected):
+            # ... and the event is taken again the careful way, which recognises it (and rejects for good what
+            # is to be rejected).
+            results = _dispatch(event=event, messages=messages, is_clash_raised=False)
     except (PayloadError, IngestRejected, AdapterNotFound) as exc:
         _mark(event, InboundEvent.Status.QUARANTINED, str(exc))
         logger.warning("channels_app.inbound_quarantined", extra={"event_id": event.pk})
@@ -67,6 +67,18 @@ def inbound_event_process(
             raise ProcessingShouldRetry(str(exc)) from exc
         return []
     logger.info("channels_app.inbound_processed", extra={"event_id": event.pk, "messages": len(results)})
+    return results
+
+
+def _dispatch(*, event: InboundEvent, messages: list, is_clash_raised: bool) -> list[IngestResult]:
+    with transaction.atomic():
+        results, notes = inbound_messages_dispatch(event=event, messages=messages, is_clash_raised=is_clash_raised)
+        InboundEvent.objects.filter(pk=event.pk).update(
+            status=InboundEvent.Status.PROCESSED,
+            reason="; ".join(notes)[:2000],
+            processed_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
     return results
 
 

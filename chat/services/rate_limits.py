@@ -1,9 +1,10 @@
 """How many messages a chat visitor may send: ``CHAT_VISITOR_MESSAGES_PER_MINUTE`` each, counted in the shared
 cache (Redis in production, so every server process counts together). One visitor's flood never slows another.
 
-A window opens at a visitor's first message and lasts a minute; the counter is incremented atomically
-(``cache.incr``), so concurrent requests cannot both take the last slot, and opened with ``cache.add``, so two
-first messages at once do not both open it.
+A window opens at a visitor's first message and lasts a minute. With Redis the count is one round trip on the
+widget's hottest path (``SharedRedisCache.window_count``: the window opened, counted and its time left read at
+once). Any other cache (the embedded default's local memory) counts with ``incr``, atomic there too, and opens the
+window with ``add``, so two first messages at once do not both open it.
 """
 
 import math
@@ -19,6 +20,14 @@ def visitor_message_slot_take(*, visitor_public_id) -> float:
     """Take one message slot. Returns 0 when the message may go, else the seconds until the window ends."""
     limit = settings.HELPDESK["CHAT_VISITOR_MESSAGES_PER_MINUTE"]
     key = f"chat:rate:{visitor_public_id.hex}"
+    window_count = getattr(cache, "window_count", None)
+    if window_count is not None:
+        count, seconds_left = window_count(key, seconds=WINDOW_SECONDS)
+        return 0 if count <= limit else max(1, seconds_left)
+    return _slot_take_with_incr(key=key, limit=limit)
+
+
+def _slot_take_with_incr(*, key: str, limit: int) -> float:
     now = time.time()
     # The open window counted first: the usual case costs one increment, not the two adds before it as well.
     try:

@@ -5,6 +5,8 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from agents.models import ApiToken
@@ -25,7 +27,7 @@ PAYLOAD = {"id": "shop-msg-1", "sender": {"email": "ann@example.com"}, "subject"
 RAW = json.dumps(PAYLOAD).encode()
 
 
-def ingest_fails(*, channel, inbound, publish):
+def ingest_fails(*, channel, inbound, publish, is_clash_raised=False):
     raise RuntimeError("database went away")
 
 
@@ -206,6 +208,34 @@ def test_processing_an_event_twice_stores_one_message(event):
     assert (event.status, event.attempts) == (InboundEvent.Status.PROCESSED, 1)
     assert Message.objects.count() == 1
     assert Customer.objects.count() == 1
+
+
+def test_a_message_stored_already_under_another_event_is_recognised_and_the_event_processed(event, api_channel):
+    inbound_event_process(event_id=event.pk)
+    ticket_before = Ticket.objects.values("version", "last_message_at").get()
+    again, created = inbound_event_receive(
+        channel=api_channel, provider_id="shop-msg-1-redelivered", raw=RAW, content_type="application/json"
+    )
+    assert created
+
+    results = inbound_event_process(event_id=again.pk)
+
+    assert [(result.is_new_message, result.message.provider_id) for result in results] == [(False, "shop-msg-1")]
+    again.refresh_from_db()
+    assert again.status == InboundEvent.Status.PROCESSED
+    assert Message.objects.count() == 1
+    assert Ticket.objects.values("version", "last_message_at").get() == ticket_before
+    assert Customer.objects.count() == 1
+
+
+def test_a_new_message_is_taken_in_without_a_savepoint_of_its_own(event):
+    with CaptureQueriesContext(connection) as queries:
+        results = inbound_event_process(event_id=event.pk)
+
+    assert [result.is_new_message for result in results] == [True]
+    savepoints = [query["sql"] for query in queries.captured_queries if query["sql"].startswith("SAVEPOINT")]
+    # The event's own transaction (a savepoint under the test's), none per message.
+    assert len(savepoints) == 1
 
 
 # --- Sweep of stalled events ----------------------------------------------------------------------------------

@@ -55,7 +55,9 @@ class IngestResult:
     is_new_ticket: bool
 
 
-def message_ingest(*, channel: Channel, inbound: InboundMessage, publish: bool = True) -> IngestResult:
+def message_ingest(
+    *, channel: Channel, inbound: InboundMessage, publish: bool = True, is_clash_raised: bool = False
+) -> IngestResult:
     """Store ``inbound`` on the right ticket of the right customer, once.
 
     A new message is pushed to the agents (and the chat visitors whose conversation it is) after commit, before
@@ -65,7 +67,17 @@ def message_ingest(*, channel: Channel, inbound: InboundMessage, publish: bool =
     Locks the customer row for the rest of the transaction, so two messages of one customer arriving at once
     cannot open two tickets. Raises ``IngestRejected`` (quarantine, do not retry) for messages that cannot be
     taken in as they are; whatever it raises, it leaves nothing behind.
+
+    ``is_clash_raised`` is for a caller inside a transaction of its own that it rolls back whole when this raises
+    (``inbound_event_process``): no savepoint is taken, and a message whose provider id is stored already raises
+    ``IntegrityError`` (or ``IngestRejected``) instead of being recognised as that message. The caller then takes
+    the event again without it, which recognises the duplicate. Two statements fewer for every message, which is
+    almost never a duplicate (a redelivered event is one already, before any message is parsed).
     """
+    if is_clash_raised:
+        if not transaction.get_connection().in_atomic_block:
+            raise RuntimeError("is_clash_raised needs the caller's transaction, rolled back whole if this raises.")
+        return _message_ingest(channel=channel, inbound=inbound, publish=publish, is_clash_raised=True)
     if ingest_batch_current() is not None:
         # Inside a batch import the caller already holds a savepoint around each message (``ingest_batch``'s
         # contract): a second one here would cost two statements and undo nothing more.
@@ -85,12 +97,17 @@ def message_ingest(*, channel: Channel, inbound: InboundMessage, publish: bool =
         return IngestResult(duplicate, duplicate.ticket, is_new_message=False, is_new_ticket=False)
 
 
-def _message_ingest(*, channel: Channel, inbound: InboundMessage, publish: bool) -> IngestResult:
+def _message_ingest(
+    *, channel: Channel, inbound: InboundMessage, publish: bool, is_clash_raised: bool = False
+) -> IngestResult:
     sender = _identity_input(inbound.sender, channel)
     is_automatic = bool(inbound.metadata.get("is_automatic"))
     # A message that is not automatic always counts as the customer's latest visit: a new customer is created so.
     customer, identity, is_new_customer = customer_resolve(
-        identity=sender, name=inbound.sender_name, seen_on=None if is_automatic else channel
+        identity=sender,
+        name=inbound.sender_name,
+        seen_on=None if is_automatic else channel,
+        is_clash_raised=is_clash_raised,
     )
     batch = ingest_batch_current()
     # Whether the insert below decides about duplicates: outside a batch, a clash undoes this message's savepoint
