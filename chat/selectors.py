@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db.models import F, Prefetch
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.fields import DateTimeField
 
 from channels_app.adapters.registry import has_adapter
 from channels_app.models import Channel
@@ -20,6 +21,7 @@ from realtime.presence import agents_online, visitor_is_online
 from tickets.models import Attachment, Message
 
 PAGE_SIZE = 100
+_DATETIME = DateTimeField()  # the REST API's rendering of times, so pushes and answers say the same
 DAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -82,8 +84,9 @@ def visitor_attachment_get(*, visitor: ChatVisitor, attachment_id: int) -> Attac
 
 
 def chat_message_data(*, message: Message, channel: Channel) -> dict:
-    """A message as the widget sees it, over REST and in websocket events. ``message`` should come with
-    ``author__agent_profile`` and ``attachments`` loaded (``visitor_messages_page`` does)."""
+    """A message as the widget sees it, over REST and in websocket events, ready for JSON (times as the REST API
+    writes them). ``message`` should come with ``author__agent_profile`` and ``attachments`` loaded
+    (``visitor_messages_page`` does)."""
     author_name = ""
     if message.direction == Message.Direction.OUTBOUND and message.author is not None:
         profile = getattr(message.author, "agent_profile", None)
@@ -94,7 +97,7 @@ def chat_message_data(*, message: Message, channel: Channel) -> dict:
         "ticket_id": message.ticket_id,
         "direction": message.direction,
         "text": message.text,
-        "created_at": message.created_at,
+        "created_at": _DATETIME.to_representation(message.created_at),
         "author_name": author_name,
         "attachments": [
             {

@@ -193,7 +193,6 @@ def _visitor_publications(loaded: Message) -> list[Publication]:
             visitor_group(public_id) for public_id, visitor_channel_id in visitors if visitor_channel_id == channel_id
         )
         data = chat_message_data(message=loaded, channel=channel)
-        data["created_at"] = _DATETIME.to_representation(data["created_at"])
         publications.append(Publication(groups=groups, event={"type": "message", "message": data}))
     return publications
 
