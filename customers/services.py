@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 from typing import TYPE_CHECKING
 
 from django.apps import apps
@@ -101,6 +102,61 @@ def customer_resolve(
         return _surviving(existing.customer), existing, False
     logger.info("customers.customer_created", extra={"customer_id": customer.pk})
     return customer, created_identity, True
+
+
+def customer_touch_by_identity(
+    *, identity: IdentityInput, channel: "Channel", name: str = ""
+) -> tuple[Customer, int] | None:
+    """The customer who owns ``identity``, recorded as writing now on ``channel`` (and called ``name`` if they had
+    no name yet) and so locked for the rest of the transaction: one statement for what ``customer_resolve`` and a
+    touch take two for. Returns the customer and the identity's id, or None when nobody owns the identity yet or
+    its customer has been merged (the caller then takes ``customer_resolve``'s way, which handles both).
+
+    For a customer's every message on the hottest path (a chat visitor writing): the identity is read in the
+    statement that updates its customer, and an identity that is verified now is marked so (rarely: a second
+    statement)."""
+    now = timezone.now()
+    ops = transaction.get_connection().ops
+    rows = list(
+        Customer.objects.raw(
+            _customer_touch_sql(),
+            [
+                channel.pk,
+                ops.adapt_datetimefield_value(now),
+                ops.adapt_datetimefield_value(now),
+                name[:200],
+                # The identity, looked up by its unique (kind, value) for the customer, its id and its verification
+                *(identity.kind, identity.value) * 3,
+            ],
+        )
+    )
+    if not rows:
+        return None
+    customer = rows[0]
+    identity_id, is_verified = customer.touched_identity_id, customer.touched_identity_is_verified
+    del customer.touched_identity_id, customer.touched_identity_is_verified
+    if identity.is_verified and not is_verified:
+        CustomerIdentity.objects.filter(pk=identity_id).update(is_verified=True)
+    return customer, identity_id
+
+
+@cache
+def _customer_touch_sql() -> str:
+    # Built from the models once per process, so it follows their tables and columns. Plain SQL that PostgreSQL
+    # and SQLite (3.35+, for RETURNING) both run; ``raw`` converts the returned row as the ORM would.
+    quote = transaction.get_connection().ops.quote_name
+    customer = quote(Customer._meta.db_table)
+    identities = quote(CustomerIdentity._meta.db_table)
+    columns = ", ".join(quote(field.column) for field in Customer._meta.concrete_fields)
+    identity = f"FROM {identities} WHERE {quote('kind')} = %s AND {quote('value')} = %s"
+    name = quote("name")
+    return (
+        f"UPDATE {customer} SET {quote('last_channel_id')} = %s, {quote('last_seen_at')} = %s, "  # noqa: S608
+        f"{quote('updated_at')} = %s, {name} = CASE WHEN {name} = '' THEN %s ELSE {name} END "
+        f"WHERE {quote('id')} = (SELECT {quote('customer_id')} {identity}) AND {quote('merged_into_id')} IS NULL "
+        f"RETURNING {columns}, (SELECT {quote('id')} {identity}) AS touched_identity_id, "
+        f"(SELECT {quote('is_verified')} {identity}) AS touched_identity_is_verified"
+    )
 
 
 def _surviving(customer: Customer) -> Customer:

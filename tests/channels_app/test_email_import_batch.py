@@ -248,8 +248,8 @@ def test_a_batch_costs_a_few_statements_per_message(channel, django_assert_max_n
 def test_a_message_that_fails_leaves_nothing_and_the_rest_of_its_batch_is_taken(channel, monkeypatch):
     real_ingest = inbound_dispatch.message_ingest
 
-    def ingest_fails_for_carl(*, channel, inbound, publish):
-        result = real_ingest(channel=channel, inbound=inbound, publish=publish)
+    def ingest_fails_for_carl(*, channel, inbound, **options):
+        result = real_ingest(channel=channel, inbound=inbound, **options)
         if inbound.sender.value == "carl@example.com":
             raise RuntimeError("disk full")
         return result

@@ -27,7 +27,7 @@ PAYLOAD = {"id": "shop-msg-1", "sender": {"email": "ann@example.com"}, "subject"
 RAW = json.dumps(PAYLOAD).encode()
 
 
-def ingest_fails(*, channel, inbound, publish, is_clash_raised=False):
+def ingest_fails(*, channel, inbound, **options):
     raise RuntimeError("database went away")
 
 

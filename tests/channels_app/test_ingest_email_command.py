@@ -239,7 +239,7 @@ def test_a_missing_path_is_refused_before_anything_is_imported(channel, tmp_path
 
 
 def test_an_unexpected_error_marks_the_event_failed_and_the_import_goes_on(channel, monkeypatch):
-    def ingest_fails(*, channel, inbound, publish):
+    def ingest_fails(*, channel, inbound, **options):
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(inbound_dispatch, "message_ingest", ingest_fails)

@@ -12,10 +12,10 @@ from tickets.models import Message, Ticket
 # BEGIN/COMMIT pairs of a real request):
 #   the event stored: savepoint, insert, release (its attempt counted in the insert);
 #   taken in, in one transaction with no savepoint per message (a clash rolls it back and takes the event again):
-#   savepoint, the sender's identity and customer, the customer touched (its lock), the open ticket, the message,
-#   the ticket touched, the chat visitors to push to (the attachments are the ones just stored), the event marked
+#   savepoint, the sender's customer found by identity and touched (which locks it), the open ticket found and
+#   touched, the message, the chat visitors to push to (the attachments are the ones just stored), the event marked
 #   processed, release; then the visitor seen (at most once a minute, not here).
-MESSAGE_POST_QUERIES = 12
+MESSAGE_POST_QUERIES = 10
 # The widget API's own: the visitor (by token); the channel comes from the process's cache (chat.channel_cache),
 # filled by the first message; the answer reuses what was loaded.
 API_QUERIES = 1

@@ -479,7 +479,7 @@ def test_several_attachments_are_stored_in_one_insert_and_inline_images_point_at
     message_ingest(channel=email_channel, inbound=inbound("<m0@mail.example>"))  # Ann exists, her ticket too
 
     # Ingestion's own statements: the push to the agents (its query for chat visitors) is left out.
-    with django_assert_num_queries(11) as queries:
+    with django_assert_num_queries(10) as queries:
         result = message_ingest(
             channel=email_channel,
             inbound=inbound("<m1@mail.example>", html=html, attachments=attachments),

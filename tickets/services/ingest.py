@@ -16,6 +16,7 @@ to, whatever its status, but change nothing: no reopening, no follow-up ticket, 
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -26,7 +27,7 @@ from channels_app.models import Channel
 from channels_app.types import InboundIdentity, InboundMessage
 from customers.identities import normalise_identity
 from customers.models import Customer
-from customers.services import customer_identity_add, customer_resolve
+from customers.services import customer_identity_add, customer_resolve, customer_touch_by_identity
 from customers.types import IdentityInput
 from helpdesk.errors import Conflict
 from realtime.publish import message_created_publish
@@ -102,39 +103,50 @@ def _message_ingest(
 ) -> IngestResult:
     sender = _identity_input(inbound.sender, channel)
     is_automatic = bool(inbound.metadata.get("is_automatic"))
-    # A message that is not automatic always counts as the customer's latest visit: a new customer is created so.
-    customer, identity, is_new_customer = customer_resolve(
-        identity=sender,
-        name=inbound.sender_name,
-        seen_on=None if is_automatic else channel,
-        is_clash_raised=is_clash_raised,
-    )
     batch = ingest_batch_current()
     # Whether the insert below decides about duplicates: outside a batch, a clash undoes this message's savepoint
     # (``message_ingest``); a batch import read its provider ids at once, under the same transaction, and retries
     # the message the usual way if the insert finds the id taken after all. Otherwise (a batch's id that may be
     # known) the id is looked up first, under the customer's lock.
     is_insert_decisive = batch is None or batch.is_new_provider_id(channel=channel, provider_id=inbound.provider_id)
-    if is_new_customer:
-        # Created in this transaction, so invisible to everyone else until it commits: no lock needed.
-        is_customer_touched = not is_automatic
-    elif is_insert_decisive and not is_automatic:
-        # Not automatic, so this message counts as the customer's latest visit (undone with it, should it turn out a
-        # duplicate): one update records it and takes the row lock select_for_update would. A batch import that
-        # locked the customer already writes it with its other customers' (``ingest_batch``).
-        if batch is None or not batch.customer_touch_later(
-            customer=customer, channel=channel, name=inbound.sender_name
-        ):
-            while not _customer_touch(customer=customer, channel=channel, name=inbound.sender_name):
-                customer = _customer_merged_into(customer)
+    # A message that is not automatic always counts as the customer's latest visit. A known sender's customer is
+    # found, touched and locked in one statement (a batch import touches its customers together instead).
+    touched = None
+    if batch is None and not is_automatic:
+        touched = customer_touch_by_identity(identity=sender, channel=channel, name=inbound.sender_name)
+    if touched is not None:
+        customer, identity_id = touched
         is_customer_touched = True
     else:
-        if batch is not None:
-            batch.customer_touches_write(customer_id=customer.pk)
-        customer = Customer.objects.select_for_update().get(pk=customer.pk)
-        while customer.merged_into_id is not None:
-            customer = _customer_merged_into(customer)
-        is_customer_touched = False
+        # An unknown sender (a new customer is created as seen now, unless automatic), a merged customer's, an
+        # automatic message or a batch import's.
+        customer, identity, is_new_customer = customer_resolve(
+            identity=sender,
+            name=inbound.sender_name,
+            seen_on=None if is_automatic else channel,
+            is_clash_raised=is_clash_raised,
+        )
+        identity_id = identity.pk
+        if is_new_customer:
+            # Created in this transaction, so invisible to everyone else until it commits: no lock needed.
+            is_customer_touched = not is_automatic
+        elif is_insert_decisive and not is_automatic:
+            # Not automatic, so this message counts as the customer's latest visit (undone with it, should it turn
+            # out a duplicate): one update records it and takes the row lock select_for_update would. A batch import
+            # that locked the customer already writes it with its other customers' (``ingest_batch``).
+            if batch is None or not batch.customer_touch_later(
+                customer=customer, channel=channel, name=inbound.sender_name
+            ):
+                while not _customer_touch(customer=customer, channel=channel, name=inbound.sender_name):
+                    customer = _customer_merged_into(customer)
+            is_customer_touched = True
+        else:
+            if batch is not None:
+                batch.customer_touches_write(customer_id=customer.pk)
+            customer = Customer.objects.select_for_update().get(pk=customer.pk)
+            while customer.merged_into_id is not None:
+                customer = _customer_merged_into(customer)
+            is_customer_touched = False
     if not is_insert_decisive:
         # Checked under the customer's lock, so a worker that stored the same message meanwhile is seen here.
         duplicate = _existing(channel, inbound.provider_id)
@@ -148,7 +160,7 @@ def _message_ingest(
     text = inbound.text if inbound.text.strip() else html_to_text(inbound.html) or inbound.text
     sender_email = sender.value if sender.kind == "email" else ""
     now = timezone.now()
-    ticket, is_new_ticket, notes = _ticket_for(
+    ticket, is_new_ticket, is_ticket_touched, notes = _ticket_for(
         channel=channel, customer=customer, sender_email=sender_email, inbound=inbound, text=text, now=now
     )
     metadata = {**inbound.metadata, **notes}
@@ -159,7 +171,7 @@ def _message_ingest(
         customer=customer,
         channel=channel,
         direction=Message.Direction.INBOUND,
-        identity=identity,
+        identity_id=identity_id,
         subject=inbound.subject[:500],
         text=text,
         html=sanitise_html(inbound.html),
@@ -188,8 +200,8 @@ def _message_ingest(
     if is_automatic and not is_new_ticket:
         customer.save(update_fields=["name", "updated_at"])
     else:
-        if not is_new_ticket:
-            # A new ticket was opened as touched (``_ticket_open``).
+        if not is_new_ticket and not is_ticket_touched:
+            # A new ticket was opened as touched (``_ticket_open``), a continued one may have been found so.
             _ticket_touch(ticket=ticket, now=now)
         if not is_customer_touched:
             customer.last_channel = channel
@@ -284,8 +296,9 @@ def _attach_extra_identities(customer: Customer, identities, channel: Channel) -
 
 def _ticket_for(
     *, channel: Channel, customer: Customer, sender_email: str, inbound: InboundMessage, text: str, now
-) -> tuple[Ticket, bool, dict]:
-    """Which ticket this message continues, or a new one. Returns ``(ticket, is_new, notes for the message)``.
+) -> tuple[Ticket, bool, bool, dict]:
+    """Which ticket this message continues, or a new one. Returns ``(ticket, is_new, is_touched, notes for the
+    message)``; ``is_touched``: found and touched at once (``_open_ticket_touch``), so the caller does not.
 
     In order: the ticket the channel names (only if it is this customer's); the ticket the threading rules find
     (``thread_find``); the customer's most recently active open ticket, if the channel lets conversations follow
@@ -308,24 +321,67 @@ def _ticket_for(
     if referenced is not None:
         referenced = _follow_merges(referenced)
         if referenced.is_active or inbound.metadata.get("is_automatic"):
-            return referenced, False, notes
+            return referenced, False, False, notes
         if _reopenable(referenced):
             _ticket_reopen(referenced)
-            return referenced, False, notes
+            return referenced, False, False, notes
         follow_up = _ticket_open(
             channel=channel, customer=customer, inbound=inbound, text=text, now=now, follow_up_of=referenced
         )
-        return follow_up, True, notes
+        return follow_up, True, False, notes
 
     if channel.continue_open_ticket:
+        if not inbound.metadata.get("is_automatic"):
+            touched = _open_ticket_touch(customer=customer, now=now)
+            if touched is not None:
+                return touched, False, True, notes
         current = (
             Ticket.objects.filter(customer=customer, status__in=Ticket.ACTIVE_STATUSES, merged_into__isnull=True)
             .order_by(F("last_message_at").desc(nulls_last=True), "-id")
             .first()
         )
         if current is not None:
-            return current, False, notes
-    return _ticket_open(channel=channel, customer=customer, inbound=inbound, text=text, now=now), True, notes
+            return current, False, False, notes
+    return _ticket_open(channel=channel, customer=customer, inbound=inbound, text=text, now=now), True, False, notes
+
+
+def _open_ticket_touch(*, customer: Customer, now) -> Ticket | None:
+    """The customer's most recently active open ticket, touched as ``_ticket_touch`` would (the customer wrote: it
+    waits on us), in the statement that finds it. None when the customer has no active ticket, or when it is
+    pending or on hold: reopening it records an event, which ``_ticket_touch`` does after the usual lookup.
+
+    One statement instead of two for a customer's every message on a conversation that goes on (a chat). The
+    customer's row is locked already, so no other message of theirs picks a ticket meanwhile; an agent who solves
+    the ticket at the same moment wins, and the message takes the usual way."""
+    ops = transaction.get_connection().ops
+    at = ops.adapt_datetimefield_value(now)
+    rows = list(
+        Ticket.objects.raw(
+            _open_ticket_touch_sql(),
+            [at, at, customer.pk, *Ticket.ACTIVE_STATUSES, Ticket.Status.NEW, Ticket.Status.OPEN],
+        )
+    )
+    return rows[0] if rows else None
+
+
+@cache
+def _open_ticket_touch_sql() -> str:
+    # Built from the model once per process, so it follows its table and columns. Plain SQL that PostgreSQL and
+    # SQLite (3.35+, for RETURNING) both run; ``raw`` converts the returned row as the ORM would. The order is the
+    # ORM lookup's below (latest message first, never-written tickets last, then the newest).
+    quote = transaction.get_connection().ops.quote_name
+    table = quote(Ticket._meta.db_table)
+    columns = ", ".join(quote(field.column) for field in Ticket._meta.concrete_fields)
+    active = ", ".join(["%s"] * len(Ticket.ACTIVE_STATUSES))
+    return (
+        f"UPDATE {table} SET {quote('last_message_at')} = %s, {quote('last_customer_message_at')} = %s, "  # noqa: S608
+        f"{quote('version')} = {quote('version')} + 1 "
+        f"WHERE {quote('id')} = (SELECT {quote('id')} FROM {table} WHERE {quote('customer_id')} = %s "
+        f"AND {quote('status')} IN ({active}) AND {quote('merged_into_id')} IS NULL "
+        f"ORDER BY {quote('last_message_at')} DESC NULLS LAST, {quote('id')} DESC LIMIT 1) "
+        f"AND {quote('status')} IN (%s, %s) "
+        f"RETURNING {columns}"
+    )
 
 
 def _match_notes(match: ThreadMatch) -> dict:
