@@ -32,7 +32,7 @@ from realtime.presence import (
     ticket_viewer_join,
     ticket_viewers,
 )
-from realtime.publish import realtime_send
+from realtime.publish import EVENT_TYPE, realtime_send
 from realtime.selectors import AgentViewer, agent_viewer_get, ticket_visitor_groups
 from tickets.selectors.tickets import ticket_get_for_agent
 
@@ -86,6 +86,16 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         self.joined_groups: set[str] = set()
         self.presence_entries: set[PresenceEntry] = set()
         self.heartbeat: asyncio.Task | None = None
+
+    async def dispatch(self, message) -> None:
+        # Channels closes the database connections of its shared sync thread before every handler, with a hop to
+        # that one thread and back for each event pushed to each connection: one queue for every push of the
+        # process, on the way to each agent and visitor. The realtime_event handlers reach the database only
+        # through database_sync_to_async, which closes old connections in its own thread, so events skip it.
+        if message.get("type") == EVENT_TYPE:
+            await self.realtime_event(message)
+            return
+        await super().dispatch(message)
 
     async def refuse(self) -> None:
         await self.accept()

@@ -237,3 +237,36 @@ def test_a_late_viewers_notice_shows_the_viewers_as_they_are_when_it_arrives():
         await dora_ws.disconnect()
 
     run(scenario)
+
+
+def test_pushed_events_reach_the_agent_without_a_hop_to_the_shared_sync_thread(monkeypatch):
+    import channels.consumer
+
+    hops = []
+    real_close = channels.consumer.aclose_old_connections
+
+    async def counted_close():
+        hops.append(1)
+        await real_close()
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted_close)
+    agent = AgentFactory()
+    ticket = TicketFactory()
+    cookie = session_cookie(agent)
+
+    async def scenario():
+        socket = agent_socket(cookie=cookie)
+        await connect(socket)
+        before = len(hops)
+        await realtime_send(
+            groups=["agents"], event={"type": "ticket", "ticket": {"id": ticket.pk}}, audience={"team_id": None}
+        )
+        event = await receive(socket)
+        assert event["type"] == "ticket"
+        assert len(hops) == before  # the event's handler ran straight from the event loop
+        await socket.send_json_to({"type": "ping"})  # what the client sends still goes the usual way
+        await socket.receive_json_from(timeout=2)
+        assert len(hops) > before
+        await socket.disconnect()
+
+    run(scenario)
