@@ -274,16 +274,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(API_MAX_BODY_BYTES, INBOUND_EMAIL_MAX_BODY_BYT
 # --- Domain limits and rules ------------------------------------------------------------------------------------
 # --- Real time and live chat -----------------------------------------------------------------------------------
 ASGI_APPLICATION = "helpdesk.asgi.application"
-# Pushes are best-effort (channels-redis drops a message to a full channel without an error): clients catch up over
-# REST with a cursor. In memory by default (one server process), Redis with REDIS_URL.
+# Pushes are best-effort (an event for a connection that is not there, or on a server that is not subscribed, is gone):
+# clients catch up over REST with a cursor. In memory by default (one server process), Redis with REDIS_URL.
 if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # redis-py stops reading after 5 s by default: under load a consumer waiting on the layer then crashes.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "capacity": 1000, "expiry": 30},
-        }
-    }
+    # channels-redis's publish/subscribe layer: a group send is one PUBLISH, and request threads publish without
+    # going through the event loop (realtime/layers.py).
+    CHANNEL_LAYERS = {"default": {"BACKEND": "realtime.layers.RedisPubSubLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 CORS_URLS_REGEX = r"^/chat/api/.*$"

@@ -1,8 +1,9 @@
 """Publishing events to channel-layer groups: after commit, best-effort.
 
-The database is the truth and every client catches up over REST with a cursor, so a push that fails (Redis down,
-a full channel: channels-redis drops group messages to a full channel without an error) is logged and forgotten;
-it never fails the transaction that wrote the data, nor the request that made it.
+The database is the truth and every client catches up over REST with a cursor, so a push that fails (Redis down; a
+publish reaches only the connections subscribed at that moment) is logged and forgotten; it never fails the
+transaction that wrote the data, nor the request that made it. With Redis, the request's thread publishes all of
+an event's groups in one round trip, without a hop to the event loop (realtime/layers.py).
 
 A channel-layer message is ``{"type": "realtime.event", "event": <the JSON the client receives>, "group": <the
 group it was sent to>}``, plus, for events about one ticket, ``"audience": {"team_id", "assignee_id"}`` so each
@@ -13,6 +14,7 @@ a moved ticket's audience carries ``"previous"`` too, so the agents who lose it 
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
@@ -28,7 +30,9 @@ from rest_framework.fields import DateTimeField
 from channels_app.models import Channel
 from chat.models import ChatVisitor
 from chat.selectors import chat_message_data
+from helpdesk.timing import phase_add
 from realtime.groups import AGENTS, ticket_group, visitor_group
+from realtime.layers import RedisPubSubLayer
 from tickets.models import Attachment, Message, Ticket
 
 logger = logging.getLogger(__name__)
@@ -72,7 +76,13 @@ async def _send(publications: list[Publication] | tuple[Publication, ...], *, se
     layer = get_channel_layer()
     if layer is None:
         return
-    sends = []
+    # At once, not one after the other: a message's groups are told in one Redis round trip's time.
+    await asyncio.gather(*(_send_one(layer, group, message) for group, message in _messages(publications, sender)))
+
+
+def _messages(publications, sender: str = "") -> list[tuple[str, dict]]:
+    """The channel-layer message for each group of each publication."""
+    messages = []
     for publication in publications:
         message = {"type": EVENT_TYPE, "event": publication.event}
         if publication.audience is not None:
@@ -80,9 +90,8 @@ async def _send(publications: list[Publication] | tuple[Publication, ...], *, se
         if sender:
             message["sender"] = sender
         for group in dict.fromkeys(publication.groups):
-            sends.append(_send_one(layer, group, {**message, "group": group}))
-    # At once, not one after the other: a message's groups are told in one Redis round trip's time.
-    await asyncio.gather(*sends)
+            messages.append((group, {**message, "group": group}))
+    return messages
 
 
 async def _send_one(layer, group: str, message: dict) -> None:
@@ -95,12 +104,20 @@ async def _send_one(layer, group: str, message: dict) -> None:
 
 
 def _send_from_sync(*, publications: tuple[Publication, ...]) -> None:
-    # Runs in a sync thread (a request's, a task's, or database_sync_to_async's under a consumer): async_to_sync
-    # then uses the server's event loop when there is one, and a fresh one in a worker process.
+    # Runs in a sync thread (a request's, a task's, or database_sync_to_async's under a consumer). The Redis layer
+    # publishes from this thread, all groups in one round trip (realtime.layers); any other layer is reached with
+    # async_to_sync, which uses the server's event loop when there is one, and a fresh one in a worker process.
+    started = time.perf_counter()
     try:
-        async_to_sync(_send)(publications)
-    except Exception:  # e.g. called from a thread that runs an event loop itself
+        layer = get_channel_layer()
+        if isinstance(layer, RedisPubSubLayer) and layer.can_send_from_sync:
+            layer.group_send_from_sync(_messages(publications))
+        elif layer is not None:
+            async_to_sync(_send)(publications)
+    except Exception:  # Redis gone, or called from a thread that runs an event loop itself
         logger.warning("realtime.publish_failed", exc_info=True)
+    finally:
+        phase_add("push", time.perf_counter() - started)
 
 
 def message_created_publish(*, message: Message) -> None:

@@ -7,7 +7,7 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -493,17 +493,26 @@ async def _receive(layer, channel_name: str, *, timeout: float):
 def test_a_read_receipt_reaches_the_tickets_agents_once(visitor_widget, django_capture_on_commit_callbacks):
     first = visitor_widget.say("one").json()
     second = visitor_widget.say("two").json()
-    # An agent's connection listening on the ticket's group, on the real channel layer (Redis with REDIS_URL).
+    group = ticket_group(second["ticket_id"])
     layer = get_channel_layer()
-    listener = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(ticket_group(second["ticket_id"]), listener)
 
-    with django_capture_on_commit_callbacks(execute=True):
-        visitor_widget.post("read", {"up_to": second["id"]})
-    received = async_to_sync(_receive)(layer, listener, timeout=5)
-    with django_capture_on_commit_callbacks(execute=True):
-        visitor_widget.post("read", {"up_to": first["id"]})  # older: changes nothing, tells nobody
-    nothing = async_to_sync(_receive)(layer, listener, timeout=0.5)
+    def read_up_to(message_id: int) -> None:
+        with django_capture_on_commit_callbacks(execute=True):
+            visitor_widget.post("read", {"up_to": message_id})
+
+    async def scenario():
+        # An agent's connection listening on the ticket's group, on the real channel layer (Redis with REDIS_URL),
+        # in one event loop as a server process has it.
+        listener = await layer.new_channel()
+        await layer.group_add(group, listener)
+        await sync_to_async(read_up_to)(second["id"])
+        received = await _receive(layer, listener, timeout=5)
+        await sync_to_async(read_up_to)(first["id"])  # older: changes nothing, tells nobody
+        nothing = await _receive(layer, listener, timeout=0.5)
+        await layer.group_discard(group, listener)
+        return received, nothing
+
+    received, nothing = async_to_sync(scenario)()
 
     assert received["event"] == {
         "type": "read",
@@ -512,7 +521,6 @@ def test_a_read_receipt_reaches_the_tickets_agents_once(visitor_widget, django_c
         "up_to": second["id"],
     }
     assert nothing is None
-    async_to_sync(layer.group_discard)(ticket_group(second["ticket_id"]), listener)
 
 
 def test_leave_records_the_time_and_the_email(visitor_widget):

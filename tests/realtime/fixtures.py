@@ -53,12 +53,8 @@ def redis_layer(settings):
     services_or_skip(need_redis=True)
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # As helpdesk/settings.py should have it: the read timeout outlasts channels-redis' 5 s blocking pop.
-            "CONFIG": {
-                "hosts": [{"address": os.environ["REDIS_URL"], "socket_timeout": 30}],
-                "prefix": f"test-{uuid.uuid4().hex[:8]}",
-            },
+            "BACKEND": "realtime.layers.RedisPubSubLayer",
+            "CONFIG": {"hosts": [os.environ["REDIS_URL"]], "prefix": f"test-{uuid.uuid4().hex[:8]}"},
         }
     }
     _clear_presence()

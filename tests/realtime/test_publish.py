@@ -31,15 +31,23 @@ async def listen(*groups: str) -> str:
     return channel
 
 
+# A receive that was waiting when the last check went quiet, per channel: the publish/subscribe layer drops a
+# channel whose receive is cancelled (a consumer's receive is cancelled only when it closes), so a quiet moment
+# leaves the receive waiting for the next check instead.
+_waiting: dict[str, asyncio.Future] = {}
+
+
 async def received(channel: str) -> list[dict]:
     """Everything that reaches ``channel`` until it stays quiet for a moment."""
     layer = get_channel_layer()
     messages = []
     while True:
-        try:
-            messages.append(await asyncio.wait_for(layer.receive(channel), QUIET))
-        except TimeoutError:
+        receive = _waiting.pop(channel, None) or asyncio.ensure_future(layer.receive(channel))
+        done, _ = await asyncio.wait({receive}, timeout=QUIET)
+        if not done:
+            _waiting[channel] = receive
             return messages
+        messages.append(receive.result())
 
 
 def test_events_go_out_on_commit_and_never_after_a_rollback():
@@ -103,14 +111,14 @@ def test_a_message_goes_to_its_ticket_and_the_agents_with_its_audience(django_as
 
 def test_redis_down_does_not_break_the_transaction(settings, caplog):
     settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]}}
+        "default": {"BACKEND": "realtime.layers.RedisPubSubLayer", "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]}}
     }
     ticket = TicketFactory()
     agent = AgentFactory()
     with caplog.at_level(logging.WARNING, logger="realtime.publish"):
         note = note_create(ticket=ticket, author=agent, text="Redis is down, the note is not")
     assert Message.objects.filter(pk=note.pk, direction=Message.Direction.NOTE).exists()
+    # One failure: the note's events for all their groups go out in one round trip, which failed.
     assert [record.msg for record in caplog.records if record.name == "realtime.publish"] == [
-        "realtime.publish_failed",
         "realtime.publish_failed",
     ]
