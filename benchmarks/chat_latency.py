@@ -85,6 +85,7 @@ class Figures:
     server_app_seconds: list[float] = field(default_factory=list)  # the response's Server-Timing "app"
     server_wait_seconds: list[float] = field(default_factory=list)  # and "wait"
     server_push_seconds: list[float] = field(default_factory=list)  # and "push" (part of "app")
+    server_cpu_seconds: list[float] = field(default_factory=list)  # and "cpu" (the request thread's, in "app")
     received_at: dict[int, float] = field(default_factory=dict)  # at the agent's websocket
     statuses: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -188,6 +189,8 @@ async def visitor_talk(
             figures.server_wait_seconds.append(float(timing["wait"]) / 1000)
         if "push" in timing:
             figures.server_push_seconds.append(float(timing["push"]) / 1000)
+        if "cpu" in timing:
+            figures.server_cpu_seconds.append(float(timing["cpu"]) / 1000)
         key = str(response.status_code)
         figures.statuses[key] = figures.statuses.get(key, 0) + 1
         if response.status_code != 201:
@@ -341,6 +344,7 @@ def run(args: argparse.Namespace, *, work_dir: Path, processes: Processes) -> di
         "server_app_ms": figures_ms(figures.server_app_seconds),
         "server_wait_ms": figures_ms(figures.server_wait_seconds),
         "server_push_ms": figures_ms(figures.server_push_seconds),
+        "server_cpu_ms": figures_ms(figures.server_cpu_seconds),
         "messages_per_second": round(expected / wall, 1),
         "machine_busy_percent": busy_percent(cpu_start, cpu_end),
         "statuses": figures.statuses,
@@ -362,6 +366,7 @@ def summary(result: dict, *, results_path: Path) -> str:
     config, delivery, post = result["config"], result["delivery_latency_ms"], result["post_latency_ms"]
     app, wait = result["server_app_ms"], result["server_wait_ms"]
     push = result.get("server_push_ms") or {"p50": float("nan"), "p99": float("nan")}
+    cpu = result.get("server_cpu_ms") or {"p50": float("nan"), "p99": float("nan")}
     failed = [name for name, check in result["checks"].items() if not check["ok"]]
     lines = [
         f"Chat latency on {result['versions']['database']}: {config['uvicorn_workers']} uvicorn workers, "
@@ -377,6 +382,8 @@ def summary(result: dict, *, results_path: Path) -> str:
         f"wait p50 {wait['p50']:.1f}  p99 {wait['p99']:.1f}  (to its thread and back)",
         f"  of which pushing     p50 {push['p50']:.1f}  p99 {push['p99']:.1f}  (part of app: handing the events "
         "to the channel layer after commit)",
+        f"  request thread CPU   p50 {cpu['p50']:.1f}  p99 {cpu['p99']:.1f}  (of app; the rest is waiting on the "
+        "database, Redis, the GIL or a processor)",
         f"  answers              {result['statuses']}",
         f"  checks               {'all passed' if not failed else 'FAILED: ' + ', '.join(failed)}",
     ]

@@ -11,6 +11,7 @@ from django.urls import path
 
 from helpdesk.asgi import django_asgi_app
 from helpdesk.asgi_handler import SyncChainASGIHandler
+from helpdesk.timing import phase_add
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -52,7 +53,30 @@ def test_an_answer_carries_the_server_timing():
     response = request(django_asgi_app, "/healthz")
 
     assert response.status_code == 200
-    assert re.fullmatch(r"app;dur=\d+\.\d, wait;dur=\d+\.\d", response.headers["server-timing"])
+    assert re.fullmatch(r"app;dur=\d+\.\d, wait;dur=\d+\.\d, cpu;dur=\d+\.\d", response.headers["server-timing"])
+
+
+def test_phases_the_view_records_are_reported_with_the_request_threads_cpu(settings):
+    settings.ROOT_URLCONF = __name__
+
+    def pushing_view(request):
+        from django.http import JsonResponse
+
+        phase_add("push", 0.0125)
+        phase_add("push", 0.0005)
+        return JsonResponse({"ok": True})
+
+    urlpatterns[:] = [path("thread-probe/", pushing_view)]
+    try:
+        first = request(django_asgi_app, "/thread-probe/")
+        second = request(django_asgi_app, "/healthz")
+    finally:
+        urlpatterns[:] = [path("thread-probe/", _view)]
+
+    timings = dict(re.findall(r"(\w+);dur=([0-9.]+)", first.headers["server-timing"]))
+    assert timings["push"] == "13.0"
+    assert float(timings["cpu"]) <= float(timings["app"]) + 0.1
+    assert "push" not in second.headers["server-timing"]  # each request reports its own
 
 
 def test_the_middleware_and_the_view_run_on_one_thread_off_the_event_loop(settings):
