@@ -86,6 +86,8 @@ class Figures:
     server_wait_seconds: list[float] = field(default_factory=list)  # and "wait"
     server_push_seconds: list[float] = field(default_factory=list)  # and "push" (part of "app")
     server_cpu_seconds: list[float] = field(default_factory=list)  # and "cpu" (the request thread's, in "app")
+    server_db_seconds: list[float] = field(default_factory=list)  # and "db" (SQL statements, in "app")
+    server_timing: dict[int, dict[str, float]] = field(default_factory=dict)  # message index -> all of them, s
     received_at: dict[int, float] = field(default_factory=dict)  # at the agent's websocket
     statuses: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -191,6 +193,9 @@ async def visitor_talk(
             figures.server_push_seconds.append(float(timing["push"]) / 1000)
         if "cpu" in timing:
             figures.server_cpu_seconds.append(float(timing["cpu"]) / 1000)
+        if "db" in timing:
+            figures.server_db_seconds.append(float(timing["db"]) / 1000)
+        figures.server_timing[index] = {name: float(value) / 1000 for name, value in timing.items()}
         key = str(response.status_code)
         figures.statuses[key] = figures.statuses.get(key, 0) + 1
         if response.status_code != 201:
@@ -248,6 +253,35 @@ async def drive(*, args, base_url: str, setup: dict, deadline: float) -> Figures
         for socket in [agent, *visitors]:
             await socket.close()
     return figures
+
+
+def slowest_breakdown(figures: Figures) -> dict[str, float]:
+    """Where the slowest 1 % of deliveries spent their time (medians over them, ms): what the server reported for
+    the POST, and the rest (the client and the loopback both ways, and, for ``after_answer``, how long after the
+    POST's answer the agent got the message; negative when it arrived first)."""
+    delivered = sorted(figures.received_at, key=lambda index: figures.received_at[index] - figures.posted_at[index])
+    slowest = delivered[-max(1, len(delivered) // 100) :]
+    if not slowest:
+        return {}
+
+    def median_ms(values: list[float]) -> float:
+        return round(percentile(sorted(value * 1000 for value in values), 50), 2)
+
+    timings = [figures.server_timing.get(index, {}) for index in slowest]
+    parts = {
+        "count": len(slowest),
+        "delivery": median_ms([figures.received_at[index] - figures.posted_at[index] for index in slowest]),
+        "post": median_ms([figures.post_seconds.get(index, math.nan) for index in slowest]),
+    }
+    for name in ("wait", "app", "cpu", "db", "push"):
+        parts[name] = median_ms([timing.get(name, 0.0) for timing in timings])
+    parts["after_answer"] = median_ms(
+        [
+            figures.received_at[index] - figures.posted_at[index] - figures.post_seconds.get(index, math.nan)
+            for index in slowest
+        ]
+    )
+    return parts
 
 
 def figures_ms(values: list[float]) -> dict[str, float]:
@@ -345,6 +379,8 @@ def run(args: argparse.Namespace, *, work_dir: Path, processes: Processes) -> di
         "server_wait_ms": figures_ms(figures.server_wait_seconds),
         "server_push_ms": figures_ms(figures.server_push_seconds),
         "server_cpu_ms": figures_ms(figures.server_cpu_seconds),
+        "server_db_ms": figures_ms(figures.server_db_seconds),
+        "slowest_percent_ms": slowest_breakdown(figures),
         "messages_per_second": round(expected / wall, 1),
         "machine_busy_percent": busy_percent(cpu_start, cpu_end),
         "statuses": figures.statuses,
@@ -367,6 +403,8 @@ def summary(result: dict, *, results_path: Path) -> str:
     app, wait = result["server_app_ms"], result["server_wait_ms"]
     push = result.get("server_push_ms") or {"p50": float("nan"), "p99": float("nan")}
     cpu = result.get("server_cpu_ms") or {"p50": float("nan"), "p99": float("nan")}
+    db = result.get("server_db_ms") or {"p50": float("nan"), "p99": float("nan")}
+    slow = result.get("slowest_percent_ms") or {}
     failed = [name for name, check in result["checks"].items() if not check["ok"]]
     lines = [
         f"Chat latency on {result['versions']['database']}: {config['uvicorn_workers']} uvicorn workers, "
@@ -378,12 +416,17 @@ def summary(result: dict, *, results_path: Path) -> str:
         f"max {delivery['max']:.1f}  ({delivery['count']} delivered; target p99 < 50)",
         f"  POST messages ms     p50 {post['p50']:.1f}  p95 {post['p95']:.1f}  p99 {post['p99']:.1f}  "
         f"max {post['max']:.1f}",
-        f"  of which on server   app p50 {app['p50']:.1f}  p99 {app['p99']:.1f}  (middleware and view);  "
-        f"wait p50 {wait['p50']:.1f}  p99 {wait['p99']:.1f}  (to its thread and back)",
+        f"  of which on server   app p50 {app['p50']:.1f}  p99 {app['p99']:.1f}  (on the request's thread: signals, "
+        f"middleware, view);  wait p50 {wait['p50']:.1f}  p99 {wait['p99']:.1f}  (body, turn, to the thread and back)",
         f"  of which pushing     p50 {push['p50']:.1f}  p99 {push['p99']:.1f}  (part of app: handing the events "
         "to the channel layer after commit)",
         f"  request thread CPU   p50 {cpu['p50']:.1f}  p99 {cpu['p99']:.1f}  (of app; the rest is waiting on the "
         "database, Redis, the GIL or a processor)",
+        f"  in SQL statements    p50 {db['p50']:.1f}  p99 {db['p99']:.1f}  (of app: sending them, PostgreSQL's "
+        "work, the answers)",
+        "  slowest 1 %          "
+        + ", ".join(f"{name} {value}" for name, value in slow.items())
+        + "  (medians over them, ms)",
         f"  answers              {result['statuses']}",
         f"  checks               {'all passed' if not failed else 'FAILED: ' + ', '.join(failed)}",
     ]

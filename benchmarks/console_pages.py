@@ -477,8 +477,11 @@ def run(args, *, work_dir: Path, processes) -> dict:
         size = cursor.fetchone()[0]
     agent = get_user_model().objects.get(username="agent0")
     if seeding:
-        print(f"seeded in {seeding['seconds_total']} s: COPY {seeding['seconds_loading']} s, "
-              f"indexes {seeding['seconds_indexing']} s", flush=True)
+        print(
+            f"seeded in {seeding['seconds_total']} s: COPY {seeding['seconds_loading']} s, "
+            f"indexes {seeding['seconds_indexing']} s",
+            flush=True,
+        )
     print(
         f"console pages on PostgreSQL {postgres}: {tickets} tickets, {messages} messages, database {size}; "
         f"agent of 2 of 5 teams; {args.repeat} renders per page; load average {os.getloadavg()[0]:.1f} "

@@ -129,9 +129,10 @@ def message_created_publish(*, message: Message) -> None:
     its inbound and outbound messages, never notes, on tickets the customer has written on through the visitor's
     chat channel, whichever channel each message took (an agent's email reply after the visitor left belongs to
     the conversation): the rule of ``chat.selectors`` for the widget's REST history, so push and catch-up agree.
-    Two queries: its attachments (none when loaded; left loaded on ``message`` for the caller's answer) and the
-    visitors. The message's ticket, customer and author are the instances the caller created it with (a caller that
-    passes a bare message costs a query for each it lacks).
+    Two queries: its attachments (none when loaded; left loaded on ``message`` for the caller's answer) and, after
+    commit and after the agents have been told, the visitors: the agents' push does not wait for that query, nor
+    does the transaction hold its locks for it. The message's ticket, customer and author are the instances the
+    caller created it with (a caller that passes a bare message costs a query for each it lacks).
     """
     loaded = message
     # Read once for both renderings (the caller's response reuses them: ``chat_message_data``); nothing when the
@@ -144,9 +145,20 @@ def message_created_publish(*, message: Message) -> None:
             audience={"team_id": loaded.ticket.team_id, "assignee_id": loaded.ticket.assignee_id},
         )
     ]
-    if loaded.direction != Message.Direction.NOTE:
-        publications += _visitor_publications(loaded)
     _publish_on_commit(publications)
+    if loaded.direction != Message.Direction.NOTE:
+        transaction.on_commit(partial(_visitors_publish, message=loaded), robust=True)
+
+
+def _visitors_publish(*, message: Message) -> None:
+    # After commit (the hooks run in order: after the agents' push). Best-effort like the push itself.
+    try:
+        publications = tuple(publication for publication in _visitor_publications(message) if publication.groups)
+    except Exception:
+        logger.warning("realtime.publish_failed", extra={"message_id": message.pk}, exc_info=True)
+        return
+    if publications:
+        _send_from_sync(publications=publications)
 
 
 def ticket_changed_publish(*, ticket: Ticket, previous: Ticket | dict | None = None) -> None:

@@ -42,3 +42,16 @@ def test_requests_in_their_own_contexts_reuse_the_connection_pool():
     assert first_cache is not second_cache  # Django's per-context instances...
     assert first_pool is second_pool  # ...with one pool between them
     assert caches["default"].get("shared-cache-test-1") == "value"
+
+
+def test_commands_reuse_one_redis_client_per_server():
+    """Django's client builds a ``redis.Redis`` per command (copying its reply callbacks each time); ours keeps one
+    per server, thread-safe like the pool under it, and it still works for every command."""
+    url = redis_url()
+    cache = SharedRedisCache(url, {})
+    cache.set("shared-cache-reuse", 1, 30)
+
+    assert cache._cache.get_client(write=True) is cache._cache.get_client(write=False)
+    assert cache.incr("shared-cache-reuse") == 2
+    assert cache.get("shared-cache-reuse") == 2
+    assert cache._cache.get_client(write=True).connection_pool is cache._cache._get_connection_pool(write=True)

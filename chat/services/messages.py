@@ -150,7 +150,6 @@ def _message_stored(*, visitor: ChatVisitor, provider_id: str) -> Message | None
 
 
 @transaction.atomic
-@transaction.atomic
 def agent_read_mark(*, ticket_id: int, customer_id: int, up_to: int) -> bool:
     """An agent has read the ticket's conversation up to message ``up_to`` (a message of that ticket, else
     ``NotFound``): the chat visitors whose conversation it is see "Seen". Only moves forward; tells the visitors and

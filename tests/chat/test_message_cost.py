@@ -13,8 +13,9 @@ from tickets.models import Message, Ticket
 #   the event stored: savepoint, insert, release (its attempt counted in the insert);
 #   taken in, in one transaction with no savepoint per message (a clash rolls it back and takes the event again):
 #   savepoint, the sender's customer found by identity and touched (which locks it), the open ticket found and
-#   touched, the message, the chat visitors to push to (the attachments are the ones just stored), the event marked
-#   processed, release; then the visitor seen (at most once a minute, not here).
+#   touched, the message (the attachments are the ones just stored), the event marked processed, release; after
+#   commit and the agents' push, the chat visitors to push to; then the visitor seen (at most once a minute, not
+#   here).
 MESSAGE_POST_QUERIES = 10
 # The widget API's own: the visitor (by token); the channel comes from the process's cache (chat.channel_cache),
 # filled by the first message; the answer reuses what was loaded.
@@ -29,7 +30,10 @@ def test_a_visitors_message_costs_a_fixed_number_of_queries(
         assert visitor_widget.say(f"earlier {number}").status_code == 201
     visitor = ChatVisitor.objects.select_related("channel").get()
 
-    with django_assert_max_num_queries(MESSAGE_POST_QUERIES), django_capture_on_commit_callbacks() as callbacks:
+    with (
+        django_assert_max_num_queries(MESSAGE_POST_QUERIES),
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+    ):
         message, created = visitor_message_post(visitor=visitor, client_id="cost-1", text="where is my parcel?")
 
     assert created is True
@@ -39,7 +43,8 @@ def test_a_visitors_message_costs_a_fixed_number_of_queries(
     )
     assert Ticket.objects.count() == 1
     assert InboundEvent.objects.get(provider_id__endswith=":cost-1").attempts == 1
-    assert len(callbacks) == 1  # the push to the agents and the visitor, after commit; no routing task
+    # After commit: the push to the agents, then the one to the visitors (their query after it); no routing task.
+    assert [callback.func.__name__ for callback in callbacks] == ["_send_from_sync", "_visitors_publish"]
 
 
 def test_the_widget_post_costs_the_service_and_the_api_checks_only(
