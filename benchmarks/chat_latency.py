@@ -102,6 +102,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--think-time", type=float, default=5.0, help="mean seconds between a visitor's messages (default 5)"
     )
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (default 2)")
+    parser.add_argument(
+        "--client",
+        choices=("raw", "httpx"),
+        default="raw",
+        help="how visitors post: one hand-written HTTP/1.1 request per write (default), or httpx (its own "
+        "processor time counted in the latency)",
+    )
     parser.add_argument("--timeout", type=float, default=600, help="abort after this many seconds (default 600)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
@@ -167,39 +174,113 @@ async def visitor_drain(socket, figures: Figures) -> None:
         figures.visitor_events += 1
 
 
+@dataclass
+class RawAnswer:
+    status_code: int
+    headers: dict[str, str]  # lower-case names
+    text: str
+
+
+class RawConnection:
+    """One visitor's keep-alive HTTP/1.1 connection, written by hand: the request goes out in one write and the
+    answer is read by its Content-Length. The load generator shares the machine's two processors with the server,
+    and httpx spends a few milliseconds of its processor time per request (building it, its connection pool): time
+    that was measured as the server's delivery latency. ``--client httpx`` measures with httpx, to compare."""
+
+    def __init__(self, base_url: str) -> None:
+        parts = urlsplit(base_url)
+        self.host, self.port = parts.hostname, parts.port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post_json(self, path: str, payload: dict, headers: dict[str, str]) -> RawAnswer:
+        if self.writer is None or self.writer.is_closing() or self.reader.at_eof():
+            # First use, or the server closed the idle connection (uvicorn's keep-alive timeout is 5 s, shorter
+            # than the think time): a new one, as a browser or httpx would open, its time counted.
+            if self.writer is not None:
+                self.writer.close()
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        body = json.dumps(payload).encode()
+        head = [
+            f"POST {path} HTTP/1.1",
+            f"Host: {self.host}:{self.port}",
+            "Content-Type: application/json",
+            f"Content-Length: {len(body)}",
+            *(f"{name}: {value}" for name, value in headers.items()),
+        ]
+        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+        lines = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        status_code = int(lines[0].split(" ", 2)[1])
+        answer_headers = {}
+        for line in lines[1:]:
+            if line:
+                name, _, value = line.partition(":")
+                answer_headers[name.strip().lower()] = value.strip()
+        if "content-length" not in answer_headers:
+            raise BenchmarkError(f"an answer without Content-Length: {lines[:3]}")
+        text = (await self.reader.readexactly(int(answer_headers["content-length"]))).decode()
+        if answer_headers.get("connection", "").lower() == "close":
+            self.writer.close()
+        return RawAnswer(status_code=status_code, headers=answer_headers, text=text)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
 async def visitor_talk(
-    *, http: httpx.AsyncClient, public_key: str, token: str, number: int, args, rng: random.Random, figures: Figures
+    *,
+    http: httpx.AsyncClient,
+    base_url: str,
+    public_key: str,
+    token: str,
+    number: int,
+    args,
+    rng: random.Random,
+    figures: Figures,
 ) -> None:
     headers = {"X-Visitor-Token": token}
-    for sequence in range(args.messages):
-        await asyncio.sleep(args.think_time * rng.uniform(0.5, 1.5))
-        index = number * args.messages + sequence
-        text = f"[bench {index}] " + " ".join(rng.choices(WORDS, k=rng.randint(4, 16)))
-        figures.posted_at[index] = started = time.perf_counter()
-        try:
-            response = await http.post(
-                f"/chat/api/{public_key}/messages", json={"client_id": f"m-{index}", "text": text}, headers=headers
-            )
-        except httpx.HTTPError as exc:
-            figures.statuses["error"] = figures.statuses.get("error", 0) + 1
-            figures.errors.append(repr(exc)[:200])
-            continue
-        figures.post_seconds[index] = time.perf_counter() - started
-        timing = dict(SERVER_TIMING.findall(response.headers.get("server-timing", "")))
-        if "app" in timing and "wait" in timing:
-            figures.server_app_seconds.append(float(timing["app"]) / 1000)
-            figures.server_wait_seconds.append(float(timing["wait"]) / 1000)
-        if "push" in timing:
-            figures.server_push_seconds.append(float(timing["push"]) / 1000)
-        if "cpu" in timing:
-            figures.server_cpu_seconds.append(float(timing["cpu"]) / 1000)
-        if "db" in timing:
-            figures.server_db_seconds.append(float(timing["db"]) / 1000)
-        figures.server_timing[index] = {name: float(value) / 1000 for name, value in timing.items()}
-        key = str(response.status_code)
-        figures.statuses[key] = figures.statuses.get(key, 0) + 1
-        if response.status_code != 201:
-            figures.errors.append(f"{response.status_code}: {response.text[:200]}")
+    raw = RawConnection(base_url) if args.client == "raw" else None
+    path = f"/chat/api/{public_key}/messages"
+    try:
+        for sequence in range(args.messages):
+            await asyncio.sleep(args.think_time * rng.uniform(0.5, 1.5))
+            index = number * args.messages + sequence
+            text = f"[bench {index}] " + " ".join(rng.choices(WORDS, k=rng.randint(4, 16)))
+            payload = {"client_id": f"m-{index}", "text": text}
+            figures.posted_at[index] = started = time.perf_counter()
+            try:
+                if raw is not None:
+                    response = await raw.post_json(path, payload, {**headers, "Origin": SITE_ORIGIN})
+                else:
+                    response = await http.post(path, json=payload, headers=headers)
+            except (httpx.HTTPError, OSError, asyncio.IncompleteReadError) as exc:
+                figures.statuses["error"] = figures.statuses.get("error", 0) + 1
+                figures.errors.append(repr(exc)[:200])
+                continue
+            _record_answer(figures, index=index, started=started, response=response)
+    finally:
+        if raw is not None:
+            raw.close()
+
+
+def _record_answer(figures: Figures, *, index: int, started: float, response) -> None:
+    figures.post_seconds[index] = time.perf_counter() - started
+    timing = dict(SERVER_TIMING.findall(response.headers.get("server-timing", "")))
+    if "app" in timing and "wait" in timing:
+        figures.server_app_seconds.append(float(timing["app"]) / 1000)
+        figures.server_wait_seconds.append(float(timing["wait"]) / 1000)
+    if "push" in timing:
+        figures.server_push_seconds.append(float(timing["push"]) / 1000)
+    if "cpu" in timing:
+        figures.server_cpu_seconds.append(float(timing["cpu"]) / 1000)
+    if "db" in timing:
+        figures.server_db_seconds.append(float(timing["db"]) / 1000)
+    figures.server_timing[index] = {name: float(value) / 1000 for name, value in timing.items()}
+    key = str(response.status_code)
+    figures.statuses[key] = figures.statuses.get(key, 0) + 1
+    if response.status_code != 201:
+        figures.errors.append(f"{response.status_code}: {response.text[:200]}")
 
 
 async def drive(*, args, base_url: str, setup: dict, deadline: float) -> Figures:
@@ -235,6 +316,7 @@ async def drive(*, args, base_url: str, setup: dict, deadline: float) -> Figures
         talkers = [
             visitor_talk(
                 http=http,
+                base_url=base_url,
                 public_key=public_key,
                 token=token,
                 number=number,
@@ -255,10 +337,11 @@ async def drive(*, args, base_url: str, setup: dict, deadline: float) -> Figures
     return figures
 
 
-def slowest_breakdown(figures: Figures) -> dict[str, float]:
+def slowest_breakdown(figures: Figures, *, messages_per_session: int) -> dict:
     """Where the slowest 1 % of deliveries spent their time (medians over them, ms): what the server reported for
     the POST, and the rest (the client and the loopback both ways, and, for ``after_answer``, how long after the
-    POST's answer the agent got the message; negative when it arrived first)."""
+    POST's answer the agent got the message; negative when it arrived first). ``first`` counts the visitors' first
+    messages among them (those open a ticket)."""
     delivered = sorted(figures.received_at, key=lambda index: figures.received_at[index] - figures.posted_at[index])
     slowest = delivered[-max(1, len(delivered) // 100) :]
     if not slowest:
@@ -270,11 +353,15 @@ def slowest_breakdown(figures: Figures) -> dict[str, float]:
     timings = [figures.server_timing.get(index, {}) for index in slowest]
     parts = {
         "count": len(slowest),
+        "first": sum(1 for index in slowest if index % messages_per_session == 0),
         "delivery": median_ms([figures.received_at[index] - figures.posted_at[index] for index in slowest]),
         "post": median_ms([figures.post_seconds.get(index, math.nan) for index in slowest]),
     }
     for name in ("wait", "app", "cpu", "db", "push"):
         parts[name] = median_ms([timing.get(name, 0.0) for timing in timings])
+    # When they were posted, in seconds from the first post: slow ones bunched at the start are a cold server.
+    first_post = min(figures.posted_at.values())
+    parts["posted_at_s"] = sorted(round(figures.posted_at[index] - first_post, 1) for index in slowest)
     parts["after_answer"] = median_ms(
         [
             figures.received_at[index] - figures.posted_at[index] - figures.post_seconds.get(index, math.nan)
@@ -366,6 +453,7 @@ def run(args: argparse.Namespace, *, work_dir: Path, processes: Processes) -> di
             "messages_per_session": args.messages,
             "think_time_seconds": args.think_time,
             "uvicorn_workers": args.workers,
+            "client": args.client,
             "settings": args.settings,
             "cpus": os.cpu_count(),
             "load_average_at_start": load_at_start,
@@ -380,7 +468,7 @@ def run(args: argparse.Namespace, *, work_dir: Path, processes: Processes) -> di
         "server_push_ms": figures_ms(figures.server_push_seconds),
         "server_cpu_ms": figures_ms(figures.server_cpu_seconds),
         "server_db_ms": figures_ms(figures.server_db_seconds),
-        "slowest_percent_ms": slowest_breakdown(figures),
+        "slowest_percent_ms": slowest_breakdown(figures, messages_per_session=args.messages),
         "messages_per_second": round(expected / wall, 1),
         "machine_busy_percent": busy_percent(cpu_start, cpu_end),
         "statuses": figures.statuses,
@@ -411,7 +499,7 @@ def summary(result: dict, *, results_path: Path) -> str:
         f"{config['cpus']} CPUs (machine {result['machine_busy_percent']:.0f}% busy)",
         f"  sessions             {config['sessions']} visitor websockets + 1 agent websocket, "
         f"{config['messages_per_session']} messages each, think time ~{config['think_time_seconds']} s "
-        f"({result['messages_per_second']} messages/s)",
+        f"({result['messages_per_second']} messages/s, {config.get('client', 'httpx')} client)",
         f"  visitor -> agent ms  p50 {delivery['p50']:.1f}  p95 {delivery['p95']:.1f}  p99 {delivery['p99']:.1f}  "
         f"max {delivery['max']:.1f}  ({delivery['count']} delivered; target p99 < 50)",
         f"  POST messages ms     p50 {post['p50']:.1f}  p95 {post['p95']:.1f}  p99 {post['p99']:.1f}  "
