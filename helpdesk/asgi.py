@@ -32,6 +32,11 @@ application = ProtocolTypeRouter(
     }
 )
 
+# What the process's first requests would otherwise pay for, under the GIL of every request and websocket.
+from helpdesk.warmup import web_process_warm  # noqa: E402
+
+web_process_warm()
+
 # Everything loaded so far (Django, the apps, the URL conf) lives as long as the process: frozen out of the garbage
 # collector's reach, so its full collections, which pause every request and websocket of the process, stop
 # walking it again and again.
