@@ -504,8 +504,12 @@ def test_an_out_of_office_reply_is_recorded_but_changes_nothing(
         before.version,
     )
     assert Ticket.objects.count() == 1
-    # No routing, nothing else queued: only the live push that shows it to agents viewing the ticket
-    assert [getattr(callback, "func", callback) for callback in callbacks] == [realtime.publish._send_from_sync]
+    # No routing, nothing else queued: only the live push that shows it to agents viewing the ticket (and to the
+    # customer's chat visitors, of whom there are none here)
+    assert [getattr(callback, "func", callback) for callback in callbacks] == [
+        realtime.publish._send_from_sync,
+        realtime.publish._visitors_publish,
+    ]
     assert list(TimelineEvent.objects.filter(ticket=ticket).values_list("pk", flat=True)) == events_before
 
 

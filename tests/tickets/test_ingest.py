@@ -86,10 +86,10 @@ def test_the_same_inbound_message_twice_is_stored_once(email_channel, django_cap
     assert (second.is_new_message, second.is_new_ticket) == (False, False)
     assert second.message.pk == first.message.pk
     assert second.ticket.pk == first.ticket.pk
-    # The push to the agents first, then the routing of the new ticket (its task is sent to the broker: the
-    # agents do not wait for that); nothing pushed or routed twice.
-    assert len(first_callbacks) == 2
-    assert first_callbacks[0].func.__name__ == "_send_from_sync"
+    # The push to the agents first, then to chat visitors, then the routing of the new ticket (its task is sent to
+    # the broker: the agents do not wait for that); nothing pushed or routed twice.
+    assert len(first_callbacks) == 3
+    assert [callback.func.__name__ for callback in first_callbacks[:2]] == ["_send_from_sync", "_visitors_publish"]
     assert second_callbacks == []
     assert Message.objects.count() == 1
     assert Ticket.objects.count() == 1
@@ -147,9 +147,8 @@ def test_a_new_ticket_is_routed_to_its_channels_team_after_commit(ann, django_ca
         "system",
         {"from": None, "to": team.pk, "rule": "channel_default_team", "actor_label": "routing"},
     )
-    # A continued ticket is not routed again: its message is only pushed to the agents.
-    assert len(continuation_callbacks) == 1
-    assert continuation_callbacks[0].func.__name__ == "_send_from_sync"
+    # A continued ticket is not routed again: its message is only pushed, to the agents, then to chat visitors.
+    assert [callback.func.__name__ for callback in continuation_callbacks] == ["_send_from_sync", "_visitors_publish"]
 
 
 # --- Cross-channel continuation -------------------------------------------------------------------------------
