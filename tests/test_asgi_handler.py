@@ -2,6 +2,7 @@
 closing in one hop to a thread of its own (reused by later requests), and a Server-Timing header on every answer."""
 
 import asyncio
+import contextlib
 import re
 import threading
 
@@ -38,12 +39,29 @@ urlpatterns = [path("thread-probe/", _view)]
 
 
 def request(application, url: str) -> httpx.Response:
+    return requests(application, at_once=[url])[0]
+
+
+def requests(application, *, at_once: list[str], then: tuple[str, ...] = ()) -> list[httpx.Response]:
+    """GET ``at_once`` concurrently, then ``then`` one after another, over one client."""
+
     async def go():
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-            return await client.get(url)
+            together = await asyncio.gather(*(client.get(url) for url in at_once))
+            return [*together, *[await client.get(url) for url in then]]
 
     return asyncio.run(go())
+
+
+@contextlib.contextmanager
+def probe_served_by(view):
+    """The probe URL answered by ``view`` for the block."""
+    urlpatterns[:] = [path("thread-probe/", view)]
+    try:
+        yield
+    finally:
+        urlpatterns[:] = [path("thread-probe/", _view)]
 
 
 def test_the_middleware_chain_is_synchronous():
@@ -70,12 +88,9 @@ def test_phases_the_view_records_are_reported_with_the_request_threads_cpu(setti
         phase_add("push", 0.0005)
         return JsonResponse({"ok": True})
 
-    urlpatterns[:] = [path("thread-probe/", pushing_view)]
-    try:
+    with probe_served_by(pushing_view):
         first = request(django_asgi_app, "/thread-probe/")
         second = request(django_asgi_app, "/healthz")
-    finally:
-        urlpatterns[:] = [path("thread-probe/", _view)]
 
     timings = dict(re.findall(r"(\w+);dur=([0-9.]+)", first.headers["server-timing"]))
     assert timings["push"] == "13.0"
@@ -95,11 +110,8 @@ def test_the_time_in_sql_statements_is_reported_as_the_db_phase(settings):
                 cursor.execute("SELECT 1")
         return JsonResponse({"ok": True})
 
-    urlpatterns[:] = [path("thread-probe/", querying_view)]
-    try:
+    with probe_served_by(querying_view):
         response = request(django_asgi_app, "/thread-probe/")
-    finally:
-        urlpatterns[:] = [path("thread-probe/", _view)]
     without_statements = request(django_asgi_app, "/thread-probe/")
 
     timings = dict(re.findall(r"(\w+);dur=([0-9.]+)", response.headers["server-timing"]))
@@ -139,17 +151,8 @@ def test_no_more_requests_than_the_setting_run_at_once(settings):
             running[0] -= 1
         return JsonResponse({"ok": True})
 
-    urlpatterns[:] = [path("thread-probe/", slow_view)]
-    try:
-
-        async def six_at_once():
-            transport = httpx.ASGITransport(app=handler)
-            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-                return await asyncio.gather(*(client.get("/thread-probe/") for _ in range(6)))
-
-        responses = asyncio.run(six_at_once())
-    finally:
-        urlpatterns[:] = [path("thread-probe/", _view)]
+    with probe_served_by(slow_view):
+        responses = requests(handler, at_once=["/thread-probe/"] * 6)
 
     assert [response.status_code for response in responses] == [200] * 6
     assert most[0] == 2
@@ -230,19 +233,8 @@ def test_request_threads_are_reused_and_concurrent_requests_get_their_own(settin
             both_in.wait()  # only returns when the other request runs at the same time, on another thread
         return JsonResponse({"ok": True})
 
-    urlpatterns[:] = [path("thread-probe/", meeting_view)]
-    try:
-
-        async def go():
-            transport = httpx.ASGITransport(app=handler)
-            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-                together = await asyncio.gather(*(client.get("/thread-probe/?meet=1") for _ in range(2)))
-                one_after_another = [await client.get("/thread-probe/") for _ in range(3)]
-                return [*together, *one_after_another]
-
-        responses = asyncio.run(go())
-    finally:
-        urlpatterns[:] = [path("thread-probe/", _view)]
+    with probe_served_by(meeting_view):
+        responses = requests(handler, at_once=["/thread-probe/?meet=1"] * 2, then=("/thread-probe/",) * 3)
 
     assert [response.status_code for response in responses] == [200] * 5
     assert threads[0] is not threads[1]
@@ -268,11 +260,10 @@ def test_a_streamed_answer_is_sent_whole_then_closed_on_the_requests_thread(sett
     finished = _record_signal("request_finished")
     signals.request_finished.connect(finished)
     threads_seen.clear()
-    urlpatterns[:] = [path("thread-probe/", streaming_view)]
     try:
-        response = request(SyncChainASGIHandler(), "/thread-probe/")
+        with probe_served_by(streaming_view):
+            response = request(SyncChainASGIHandler(), "/thread-probe/")
     finally:
-        urlpatterns[:] = [path("thread-probe/", _view)]
         signals.request_finished.disconnect(finished)
 
     assert response.text == "part 0;part 1;part 2;"
