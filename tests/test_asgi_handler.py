@@ -10,6 +10,7 @@ import httpx
 import pytest
 from django.core import signals
 from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
 
 from helpdesk.asgi import django_asgi_app
 from helpdesk.asgi_handler import SyncChainASGIHandler
@@ -270,3 +271,32 @@ def test_a_streamed_answer_is_sent_whole_then_closed_on_the_requests_thread(sett
     assert sent_before_close == [True]
     assert [where for where, _ in threads_seen] == ["view", "request_finished"]
     assert threads_seen[0][1] == threads_seen[1][1]
+
+
+def test_an_oversized_body_is_refused_and_the_request_thread_serves_the_next_request(settings):
+    settings.ROOT_URLCONF = __name__
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    handler = SyncChainASGIHandler()
+    threads = []
+
+    @csrf_exempt
+    def reading_view(request):
+        from django.http import JsonResponse
+
+        threads.append(threading.current_thread())
+        return JsonResponse({"size": len(request.body)})
+
+    async def go():
+        transport = httpx.ASGITransport(app=handler)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            too_big = await client.post("/thread-probe/", content=b"x" * 5000)
+            small = await client.post("/thread-probe/", content=b"x" * 10)
+            return too_big, small
+
+    with probe_served_by(reading_view):
+        too_big, small = asyncio.run(go())
+
+    assert too_big.status_code == 400  # Django: RequestDataTooBig, a SuspiciousOperation
+    assert "server-timing" in too_big.headers  # answered by the handler like any other
+    assert small.json() == {"size": 10}
+    assert threads[0] is threads[1]  # the thread went back to the shelf after the refused request
