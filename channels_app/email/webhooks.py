@@ -58,7 +58,7 @@ def email_webhook_receive(sender, event, esp_name: str, **kwargs) -> None:
     )
     logger.info(
         "channels_app.email_webhook_received",
-        extra={"provider": esp_name, "event_id": inbound_event.pk, "channel_id": channel.pk, "created": created},
+        extra={"provider": esp_name, "event_id": inbound_event.pk, "channel_id": channel.pk, "is_new": created},
     )
 
 
