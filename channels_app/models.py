@@ -228,3 +228,28 @@ class InboundMedia(models.Model):
 
     def __str__(self) -> str:
         return f"media {self.index} of message {self.message_id} ({self.status})"
+
+
+class WebhookNonce(models.Model):
+    """A signed provider post's one-time value (Mailgun's ``token``), so a captured post cannot be replayed.
+
+    ``accepted_at`` is set in the transaction that stores the post's event: a post refused with a retryable error
+    (nothing stored) leaves a row without it, which lets the provider's retry of that same content in after the
+    timestamp tolerance (Mailgun retries with the original timestamp and token) while any other content under the
+    token is refused. ``content_digest`` is the SHA-256 of what the signature does not cover (the form's fields and
+    files). Rows are pruned by ``channels_app.prune_webhook_nonces`` once a replay would be too old anyway.
+    """
+
+    provider = models.CharField(max_length=32)
+    nonce = models.CharField(max_length=255)
+    content_digest = models.CharField(max_length=64)
+    signed_at = models.DateTimeField(help_text="The provider's timestamp of the post.")
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["provider", "nonce"], name="webhook_nonce_unique")]
+        indexes = [models.Index(fields=["signed_at"], name="webhook_nonce_signed_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} nonce ({'accepted' if self.accepted_at else 'refused, retryable'})"

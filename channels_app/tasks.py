@@ -13,6 +13,7 @@ from channels_app.services.inbound_media import (
 )
 from channels_app.services.inbound_process import ProcessingShouldRetry, inbound_event_process
 from channels_app.services.sweeps import stalled_delivery_ids, stalled_inbound_event_ids, stalled_media_ids
+from channels_app.services.webhook_nonces import webhook_nonces_prune
 
 
 @shared_task(
@@ -108,3 +109,8 @@ def requeue_stalled_media() -> int:
     for media_id in ids:
         fetch_inbound_media.delay(media_id)
     return len(ids)
+
+
+@shared_task(name="channels_app.prune_webhook_nonces", acks_late=True)
+def prune_webhook_nonces() -> int:
+    return webhook_nonces_prune()

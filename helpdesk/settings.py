@@ -217,6 +217,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "channels_app.poll_imap_mailboxes",
         "schedule": env.int("IMAP_POLL_INTERVAL_SECONDS", default=60),
     },
+    # Signed webhooks' used tokens, once a replay of them would be refused for its age anyway.
+    "prune-webhook-nonces": {
+        "task": "channels_app.prune_webhook_nonces",
+        "schedule": env.int("WEBHOOK_NONCE_PRUNE_INTERVAL_SECONDS", default=600),
+    },
 }
 
 # --- Email ----------------------------------------------------------------------------------------------------
@@ -234,6 +239,12 @@ ANYMAIL = {
     # Ours, not anymail's: when set, SNS posts from any other topic are refused.
     "AMAZON_SES_INBOUND_TOPIC_ARNS": env.list("AMAZON_SES_INBOUND_TOPIC_ARNS", default=[]),
 }
+# Mailgun signs only timestamp + token: a post is taken when its token is unused and its timestamp is within this
+# many seconds of our clock, either way (channels_app.services.webhook_nonces).
+EMAIL_WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS = env.int("EMAIL_WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS", default=300)
+# How long a provider keeps retrying a post we refused with a retryable error (Mailgun: 8 hours, with its original
+# timestamp and token); its token is remembered that long, so the retry is taken past the tolerance.
+EMAIL_WEBHOOK_RETRY_WINDOW_SECONDS = env.int("EMAIL_WEBHOOK_RETRY_WINDOW_SECONDS", default=9 * 3600)
 # Largest request body for email over HTTP (the webhooks and POST /api/v1/channels/{id}/email/raw). Above the
 # parser's MAX_EMAIL_BYTES on purpose: a message up to this size is stored raw, then quarantined with its size.
 INBOUND_EMAIL_MAX_BODY_BYTES = env.int("INBOUND_EMAIL_MAX_BODY_BYTES", default=64 * 1024 * 1024)

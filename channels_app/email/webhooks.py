@@ -3,16 +3,20 @@ return. Parsing runs in the inbound-event task, so the provider is answered fast
 cannot parse is still kept.
 
 The raw bytes come from the provider's payload, not from anymail's parsed message, wherever the provider sends
-raw MIME (Mailgun ``body-mime``, SendGrid "post raw" ``email``, SES SNS ``content``, Postmark ``RawEmail``): anymail's
-accessors raise on real mail (group syntax, senders without an address), and a re-serialised message is not what
-was sent. Only the providers' pre-parsed forms are stored as anymail reconstructs them.
+raw MIME (Mailgun ``body-mime``, as a field or a file part, SendGrid "post raw" ``email``, SES SNS ``content``,
+Postmark ``RawEmail``): anymail's accessors raise on real mail (group syntax, senders without an address), and a
+re-serialised message is not what was sent. Only the providers' pre-parsed forms are stored as anymail rebuilds
+them; as its MIME boundaries are random, such a message without a Message-ID is keyed on a digest of what the
+provider posted (which a retry repeats), so a redelivery is recognised.
 """
 
 import email.policy
 import email.utils
+import hashlib
 import json
 import logging
 from base64 import b64decode
+from binascii import Error as Base64Error
 from collections.abc import Iterable
 from email.parser import BytesHeaderParser, BytesParser
 from urllib.parse import parse_qsl
@@ -22,30 +26,37 @@ from django.db.models import Q
 from channels_app.email.parsing import message_provider_id
 from channels_app.models import Channel
 from channels_app.services.inbound_receive import inbound_event_receive
+from channels_app.services.webhook_nonces import content_digest
 
 logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = "message/rfc822"
 # Headers naming who a message was for, in the order they are trusted when the provider gives no envelope.
 RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "To", "Cc")
+# A message has at least one of these with a value; anymail's rebuild of an empty payload has none.
+MESSAGE_HEADERS = ("From", "Sender", "To", "Cc", "Subject", "Message-ID", "Date")
+# Mailgun's signature fields: a retry may be signed anew, so they are no part of the message's identity.
+MAILGUN_SIGNATURE_FIELDS = frozenset({"timestamp", "token", "signature"})
 
 
 class NoChannelForRecipient(Exception):
     """No active email channel has any of the message's recipient addresses, and none is a catch-all. The webhook
-    answers 503 so the provider keeps the message and retries it (once the address is configured)."""
+    answers 503 so the provider keeps the message and retries it (it is taken once the address or a catch-all
+    channel is configured, within the provider's retry window)."""
 
 
-class NoRawMessage(Exception):
-    """The provider's payload holds no message (nothing to store): answered 400."""
+class NotAMessage(Exception):
+    """The post can never become a message (malformed, empty, a tracking event, not MIME): refused with a 4xx and
+    the reason, in the status that tells the provider not to retry it."""
 
 
 def email_webhook_receive(sender, event, esp_name: str, **kwargs) -> None:
     """anymail's ``inbound`` signal receiver, called inside the provider's request: stores the raw MIME once per
-    Message-ID on the recipient's channel (enqueuing its processing on commit). Raises ``NoChannelForRecipient``
-    or ``NoRawMessage``; the views turn them into 503 and 400."""
+    provider id on the recipient's channel (enqueuing its processing on commit). Raises ``NoChannelForRecipient``
+    or ``NotAMessage``; the views turn them into 503 and the provider's 4xx."""
     raw, envelope_recipients = provider_message(esp_name=esp_name, event=event)
-    if not raw:
-        raise NoRawMessage(f"The {esp_name} payload holds no message.")
+    if not is_email_message(raw):
+        raise NotAMessage(f"The {esp_name} post holds no email message (no sender, recipient or subject header).")
     channel = email_channel_for_recipients(recipients=[*envelope_recipients, *header_recipients(raw)])
     if channel is None:
         logger.error("channels_app.email_webhook_no_channel", extra={"provider": esp_name})
@@ -68,36 +79,60 @@ def provider_message(*, esp_name: str, event) -> tuple[bytes, list[str]]:
     if esp_name == "Mailgun":
         raw = form_field_bytes(payload, "body-mime")
         if raw is None:
-            raw = _reconstructed(event.message)
-        return raw, _split(payload.POST.get("recipient", ""))
+            raw = uploaded_file_bytes(payload, "body-mime")
+        recipients = _split(payload.POST.get("recipient", ""))
+        if raw is not None:
+            return raw, recipients
+        fields = form_digest(payload, exclude=MAILGUN_SIGNATURE_FIELDS)
+        return _rebuilt(event.message, esp_name=esp_name, digest=fields, recipients=recipients)
     if esp_name == "SendGrid":
+        try:
+            recipients = [str(address) for address in json.loads(payload.POST["envelope"])["to"]]
+        except (KeyError, TypeError, ValueError):
+            recipients = []
         raw = form_field_bytes(payload, "email")
         if raw is None:
-            raw = _reconstructed(event.message)
-        try:
-            envelope_recipients = list(json.loads(payload.POST["envelope"])["to"])
-        except (KeyError, TypeError, ValueError):
-            envelope_recipients = []
-        return raw, envelope_recipients
+            raw = uploaded_file_bytes(payload, "email")
+        if raw is not None:
+            return raw, recipients
+        return _rebuilt(event.message, esp_name=esp_name, digest=form_digest(payload), recipients=recipients)
     if esp_name == "Postmark":
-        if payload.get("RawEmail"):
-            raw = payload["RawEmail"].encode("utf-8")
-        else:
-            raw = _reconstructed(event.message, stand_in_id=payload.get("MessageID"))
-        return raw, _split(payload.get("OriginalRecipient") or "")
+        recipients = _split(_text(payload.get("OriginalRecipient")))
+        raw_email = payload.get("RawEmail")
+        if isinstance(raw_email, str) and raw_email:
+            return raw_email.encode("utf-8", "surrogatepass"), recipients
+        message_id = _text(payload.get("MessageID"))
+        stand_in = message_id or hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        return _rebuilt(event.message, esp_name=esp_name, digest=stand_in, recipients=recipients)
     if esp_name == "Amazon SES":
-        return ses_content_bytes(payload), list(payload.get("receipt", {}).get("recipients") or [])
+        receipt = payload.get("receipt")
+        recipients = receipt.get("recipients") if isinstance(receipt, dict) else None
+        return ses_content_bytes(payload), [str(address) for address in recipients or []]
     envelope_recipient = getattr(event.message, "envelope_recipient", None)
-    return _reconstructed(event.message), _split(envelope_recipient or "")
+    return _rebuilt(event.message, esp_name=esp_name, digest="", recipients=_split(envelope_recipient or ""))
+
+
+def is_email_message(raw: bytes) -> bool:
+    """Whether ``raw`` has at least one header naming a sender, recipient, subject, id or date (with a value)."""
+    if not raw:
+        return False
+    headers = BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+    return any(str(value).strip() for name in MESSAGE_HEADERS for value in headers.get_all(name, []))
 
 
 def ses_content_bytes(ses_event: dict) -> bytes:
     """The message of an SES receipt rule's SNS action (``content``, UTF-8 or Base64 as the action says)."""
-    action = ses_event.get("receipt", {}).get("action", {})
+    receipt = ses_event.get("receipt")
+    action = receipt.get("action") if isinstance(receipt, dict) else None
     content = ses_event.get("content") or ""
-    if action.get("encoding") == "BASE64":
-        return b64decode(content.encode("ascii"))
-    return content.encode("utf-8")
+    if not isinstance(content, str):
+        raise NotAMessage("The SES notification's content is not a string.")
+    if isinstance(action, dict) and action.get("encoding") == "BASE64":
+        try:
+            return b64decode(content.encode("ascii"), validate=True)
+        except (UnicodeEncodeError, Base64Error) as exc:
+            raise NotAMessage("The SES notification's content is not valid Base64.") from exc
+    return content.encode("utf-8", "surrogatepass")
 
 
 def form_field_bytes(request, name: str) -> bytes | None:
@@ -107,7 +142,7 @@ def form_field_bytes(request, name: str) -> bytes | None:
     if value is None:
         return None
     if "\ufffd" not in value:
-        return value.encode("utf-8")
+        return value.encode("utf-8", "surrogatepass")
     content_type = request.META.get("CONTENT_TYPE", "")
     if content_type.startswith("application/x-www-form-urlencoded"):
         # latin-1 maps each percent-decoded byte to one character, so encoding back gives the bytes.
@@ -117,12 +152,44 @@ def form_field_bytes(request, name: str) -> bytes | None:
                 return field.encode("latin-1")
     else:
         form = BytesParser(policy=email.policy.compat32).parsebytes(
-            b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + request.body
+            b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n" + request.body
         )
         for part in form.get_payload() if form.is_multipart() else []:
             if part.get_param("name", header="content-disposition") == name:
                 return part.get_payload(decode=True)
     return value.encode("utf-8")
+
+
+def uploaded_file_bytes(request, name: str) -> bytes | None:
+    """The bytes of a form's file part (a client that posts the MIME as a file upload, not a field)."""
+    upload = request.FILES.get(name)
+    if upload is None:
+        return None
+    upload.seek(0)
+    data = upload.read()
+    upload.seek(0)
+    return data
+
+
+def form_digest(request, *, exclude: Iterable[str] = ()) -> str:
+    """SHA-256 of a form post's fields (exact bytes) and files, in name order: what a retry of the post repeats."""
+    excluded = set(exclude)
+    parts = []
+    for name in sorted(request.POST):
+        if name in excluded:
+            continue
+        values = request.POST.getlist(name)
+        if any("\ufffd" in value for value in values):
+            exact = form_field_bytes(request, name)
+            parts.extend((name, exact) for _ in values)
+        else:
+            parts.extend((name, value.encode("utf-8", "surrogatepass")) for value in values)
+    for name in sorted(request.FILES):
+        for upload in request.FILES.getlist(name):
+            upload.seek(0)
+            parts.append((f"file:{name}", upload.read()))
+            upload.seek(0)
+    return content_digest(parts)
 
 
 def header_recipients(raw: bytes) -> list[str]:
@@ -168,14 +235,25 @@ def email_channel_for_recipients(*, recipients: Iterable[str]) -> Channel | None
     return channels.filter(settings__catch_all=True).order_by("pk").first()
 
 
-def _reconstructed(message, *, stand_in_id: str | None = None) -> bytes:
+def _rebuilt(message, *, esp_name: str, digest: str, recipients: list[str] | None = None) -> tuple[bytes, list[str]]:
     """anymail's message rebuilt from a provider's pre-parsed fields. Its MIME boundaries are random, so a message
-    without a Message-ID gets one from the provider's id, or redeliveries would not be recognised."""
+    without a Message-ID gets one from ``digest`` (the provider's id, or a digest of what it posted), or
+    redeliveries would not be recognised."""
+    if recipients is None:
+        recipients = _split(getattr(message, "envelope_recipient", None) or "") if message is not None else []
     if message is None:
-        return b""
-    if stand_in_id and "Message-ID" not in message:
-        message["Message-ID"] = f"<{stand_in_id}@inbound.provider.invalid>"
-    return message.as_bytes()
+        return b"", recipients
+    try:
+        if digest and not str(message.get("Message-ID") or "").strip():
+            del message["Message-ID"]
+            message["Message-ID"] = f"<{digest}@{esp_name.lower().replace(' ', '-')}.inbound.invalid>"
+        return message.as_bytes(), recipients
+    except (UnicodeError, LookupError, ValueError) as exc:
+        raise NotAMessage(f"anymail could not rebuild this {esp_name} message ({type(exc).__name__}).") from exc
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _split(addresses: str) -> list[str]:

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 import uuid
 
 import boto3
@@ -101,9 +102,12 @@ def post(client, django_capture_on_commit_callbacks):
 # --- Mailgun ------------------------------------------------------------------------------------------------------
 
 
-def mailgun_form(raw: bytes, *, recipient="support@desk.example", key=SIGNING_KEY, token=None, **overrides):
+def mailgun_form(
+    raw: bytes, *, recipient="support@desk.example", key=SIGNING_KEY, token=None, timestamp=None, **overrides
+):
+    """A route's forward() post, signed as Mailgun documents: HMAC-SHA256 of timestamp + token (now, by default)."""
     token = token or uuid.uuid4().hex
-    timestamp = "1793613600"
+    timestamp = timestamp or str(int(time.time()))
     signature = hmac.new(key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
     fields = {
         "recipient": recipient,
@@ -310,7 +314,7 @@ def test_postmark_rebuilt_message_without_message_id_keys_on_postmarks_id(post, 
         assert post(POSTMARK_URL, json.dumps(payload), "application/json", **basic_auth()).status_code == 200
 
     event = InboundEvent.objects.get()
-    assert event.provider_id == "<73e6d360-66eb-11e1-8e72-a8904824019b@inbound.provider.invalid>"
+    assert event.provider_id == "<73e6d360-66eb-11e1-8e72-a8904824019b@postmark.inbound.invalid>"
     assert Message.objects.count() == 1
 
 
