@@ -33,8 +33,9 @@ logger = logging.getLogger(__name__)
 CONTENT_TYPE = "message/rfc822"
 # Headers naming who a message was for, in the order they are trusted when the provider gives no envelope.
 RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "To", "Cc")
-# A message has at least one of these with a value; anymail's rebuild of an empty payload has none.
-MESSAGE_HEADERS = ("From", "Sender", "To", "Cc", "Subject", "Message-ID", "Date")
+# A message has at least one of these with a value; anymail's rebuild of an empty payload has none (a Message-ID
+# alone may be our own stand-in).
+MESSAGE_HEADERS = ("From", "Sender", "To", "Cc", "Subject", "Date")
 # Mailgun's signature fields: a retry may be signed anew, so they are no part of the message's identity.
 MAILGUN_SIGNATURE_FIELDS = frozenset({"timestamp", "token", "signature"})
 
@@ -113,7 +114,7 @@ def provider_message(*, esp_name: str, event) -> tuple[bytes, list[str]]:
 
 
 def is_email_message(raw: bytes) -> bool:
-    """Whether ``raw`` has at least one header naming a sender, recipient, subject, id or date (with a value)."""
+    """Whether ``raw`` has at least one header naming a sender, recipient, subject or date (with a value)."""
     if not raw:
         return False
     headers = BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
