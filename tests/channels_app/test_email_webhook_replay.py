@@ -13,10 +13,12 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from channels_app import tasks
 from channels_app.models import Channel, InboundEvent, WebhookNonce
+from channels_app.services.webhook_nonces import NonceClaim, ReplayRefused, webhook_nonce_accept
 from helpdesk.celery import app as celery_app
 from tests.channels_app import email_webhook_posts
 from tests.channels_app.email_webhook_posts import (
@@ -232,3 +234,21 @@ def test_a_replay_refusal_logs_no_token_or_address(post, channel, caplog):
     logged = " ".join(str(value) for value in vars(record).values())
     assert fields["token"] not in logged
     assert "support@desk.example" not in logged
+
+
+@pytest.mark.parametrize(("digest", "outcome"), [("a" * 64, "already-taken"), ("b" * 64, "refused")])
+def test_a_concurrent_post_that_took_the_token_first_wins(digest, outcome):
+    # Both posts passed the check before either committed; the other one's row is there when this one inserts.
+    claim = NonceClaim(provider="mailgun", nonce="t-1", content_digest=digest, signed_at=timezone.now())
+    WebhookNonce.objects.create(
+        provider="mailgun", nonce="t-1", content_digest="a" * 64, signed_at=claim.signed_at, accepted_at=timezone.now()
+    )
+
+    with transaction.atomic():
+        if outcome == "refused":
+            with pytest.raises(ReplayRefused):
+                webhook_nonce_accept(claim=claim)
+        else:
+            assert webhook_nonce_accept(claim=claim) is False
+
+    assert WebhookNonce.objects.get().content_digest == "a" * 64
