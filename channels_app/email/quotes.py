@@ -143,8 +143,8 @@ def reply_text(text: str) -> str:
     first = _first_quote(lines, quoted, 0)
     if first is None:
         return text
-    kept: list[list[str]] = [lines[: first.start]]
-    pairs: list[tuple[list[str], list[str]]] = []  # (quoted lines, the answer written below them)
+    kept: list[tuple[int, int]] = [(0, first.start)]  # ranges of lines
+    pairs: list[tuple[tuple[int, int], tuple[int, int]]] = []  # (quoted lines, the answer written below them)
     header: _Header | None = first
     index = first.start
     while index < len(lines):
@@ -155,18 +155,17 @@ def reply_text(text: str) -> str:
         quote_start = index
         while index < len(lines) and (quoted[index] or not lines[index].strip()):
             index += 1
-        quote = lines[quote_start:index]
         header = _first_quote(lines, quoted, index)
         answer_end = header.start if header is not None else len(lines)
-        pairs.append((quote, lines[index:answer_end]))
+        pairs.append(((quote_start, index), (index, answer_end)))
         index = answer_end
-    answered = [(quote, answer) for quote, answer in pairs if _has_text(answer)]
+    answered = [(quote, answer) for quote, answer in pairs if _has_text(lines, *answer)]
     if len(answered) >= 2:
         # An inline reply: each answer means something only below what it answers.
         kept += [part for quote, answer in answered for part in (quote, answer)]
     else:
         kept += [answer for _, answer in answered]
-    new = "\n\n".join(block for block in (_trimmed(part) for part in kept) if block)
+    new = "\n\n".join(block for block in (_trimmed(lines[start:end]) for start, end in _merged(kept)) if block)
     return new if new.strip() else text
 
 
@@ -342,8 +341,19 @@ def _next_text(lines: Sequence[str], index: int, most: int | None = None) -> int
     return None
 
 
-def _has_text(lines: list[str]) -> bool:
-    return any(line.strip() for line in lines)
+def _has_text(lines: list[str], start: int, end: int) -> bool:
+    return any(lines[index].strip() for index in range(start, end))
+
+
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Line ranges in order, those that touch made one: lines that were together in the reply stay together."""
+    merged: list[tuple[int, int]] = []
+    for start, end in ranges:
+        if merged and merged[-1][1] == start:
+            merged[-1] = (merged[-1][0], end)
+        elif end > start:
+            merged.append((start, end))
+    return merged
 
 
 def _trimmed(lines: list[str]) -> str:
