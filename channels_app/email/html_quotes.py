@@ -3,9 +3,10 @@
 Mail clients mark the quote in their markup: Gmail wraps it in ``div.gmail_quote``, Outlook puts
 ``div#divRplyFwdMsg`` (after an ``<hr>``) or a "From: / Sent: / To: / Subject:" block before it, Apple Mail and
 Thunderbird use ``<blockquote type="cite">``, Yahoo ``div.yahoo_quoted``. Where there is no such markup, the
-text lines are checked the way ``parsing.reply_text`` checks plain text: an attribution line ("On ... wrote:"),
-"-----Original Message-----", lines quoted with ">". The HTML is cut at the first marker; when what is left
-has no text, or text follows a quoted block (an answer written between or below the quotes), nothing is cut.
+text lines are checked by the plain-text rules of ``channels_app.email.quotes``: an attribution ("On ... wrote:"
+in any language, wrapped or not), "-----Original Message-----", an Outlook header block, lines quoted with ">".
+The HTML is cut at the first marker; when what is left has no text, or text follows a quoted block (an answer
+written between or below the quotes), nothing is cut.
 """
 
 import bisect
@@ -13,22 +14,8 @@ import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
+from channels_app.email import quotes
 from tickets.html import html_to_text
-
-# Kept in step with the plain-text rules in channels_app.email.parsing.
-_QUOTE_HEADER_END = re.compile(
-    r"(wrote|writes|написал|написала|пишет|a écrit|schrieb|escribió|ha scritto|schreef|skrev|napisał)\s*:\s*$",
-    re.IGNORECASE,
-)
-_ON_START = re.compile(r"^\s*(On|Le|Am|El|Il|Op|Den|W dniu)\s", re.IGNORECASE)
-_DATE_START = re.compile(r"^\s*\d{1,4}[./-]\d{1,2}[./-]\d{1,4}")
-_ORIGINAL_MESSAGE = re.compile(
-    r"^\s*-{2,}\s*(Original Message|Исходное сообщение|Ursprüngliche Nachricht|Message d'origine)", re.I
-)
-_SEPARATOR = re.compile(r"^\s*_{20,}\s*$")
-_FROM_LINE = re.compile(r"^\s*\*?(From|От|Von|De)\s*:", re.IGNORECASE)
-_HEADER_FOLLOWER = re.compile(r"^\s*\*?(Sent|Date|To|Subject|Отправлено|Gesendet|Envoyé)\s*:", re.IGNORECASE)
-_FORWARDED = re.compile(r"-{5,}\s*Forwarded message", re.IGNORECASE)
 
 # Elements that hold a quote and nothing else.
 _QUOTE_CLASSES = {"gmail_quote", "gmail_quote_container"}
@@ -221,7 +208,7 @@ class _Document(HTMLParser):
                 continue
             if not (_is_quote_container(element) or self._is_attributed_blockquote(element)):
                 continue
-            if _FORWARDED.search(self._text_between(element.start, _end(element, self.html), most=3)):
+            if self._starts_with_forward(element.start, _end(element, self.html)):
                 # A forward is the content, not history: keep it.
                 continue
             if self._text_outside_quotes_after(_end(element, self.html)):
@@ -231,26 +218,16 @@ class _Document(HTMLParser):
         return None
 
     def _text_quote(self) -> int | None:
-        lines = self.lines
-        for index, line in enumerate(lines):
-            following = lines[index + 1].text if index + 1 < len(lines) else ""
+        texts = [line.text for line in self.lines]
+        for index, line in enumerate(self.lines):
             text = line.text
-            if _FORWARDED.search(text):
+            if quotes.is_forward_marker(text):
                 # The headers of a forwarded message below are its content, not a quote.
                 return None
-            if text.startswith(">") or _ORIGINAL_MESSAGE.match(text) or _SEPARATOR.match(text):
+            if text.startswith(">"):
                 return self._hr_before(line.start)
-            if _is_attribution(text) or (
-                (_ON_START.match(text) or _DATE_START.match(text))
-                and len(text) + len(following) < 300
-                and _is_attribution(f"{text} {following}")
-            ):
-                return line.start
-            if _FROM_LINE.match(text) and (
-                any(_HEADER_FOLLOWER.match(other.text) for other in lines[index + 1 : index + 4])
-                or _HEADER_FOLLOWER.search(text[5:300])
-            ):
-                return self._hr_before(line.start)
+            if quotes.quote_header_lines(texts, index):
+                return line.start if quotes.is_attribution(text) else self._hr_before(line.start)
         return None
 
     def _hr_before(self, offset: int) -> int:
@@ -263,15 +240,20 @@ class _Document(HTMLParser):
     def _attribution_before(self, cut: int) -> int:
         """Move the cut up over an "On ..., Ann wrote:" line just above it (outside the marked quote)."""
         before = self.lines[max(0, self._line_index(cut) - 2) : self._line_index(cut)]
-        if before and _is_attribution(before[-1].text):
+        if before and quotes.is_attribution(before[-1].text):
             return before[-1].start
-        if len(before) == 2 and _is_attribution(f"{before[0].text} {before[1].text}"):
+        if len(before) == 2 and quotes.is_attribution(f"{before[0].text} {before[1].text}"):
             return before[0].start
         return cut
 
     def _is_attributed_blockquote(self, element: _Element) -> bool:
         index = self._line_index(element.start)
-        return element.tag == "blockquote" and index > 0 and bool(_QUOTE_HEADER_END.search(self.lines[index - 1].text))
+        return element.tag == "blockquote" and index > 0 and quotes.ends_like_attribution(self.lines[index - 1].text)
+
+    def _starts_with_forward(self, start: int, end: int) -> bool:
+        first = self._line_index(start)
+        last = min(first + 3, self._line_index(end))
+        return any(quotes.is_forward_marker(line.text) for line in self.lines[first:last])
 
     def _line_index(self, offset: int) -> int:
         """How many lines start before ``offset``."""
@@ -301,10 +283,6 @@ class _Document(HTMLParser):
             if line.start >= quoted_until:
                 texts.append(line.text)
         return " ".join(texts)
-
-
-def _is_attribution(line: str) -> bool:
-    return bool((_ON_START.match(line) or _DATE_START.match(line)) and _QUOTE_HEADER_END.search(line))
 
 
 def _classes(element: _Element) -> set[str]:

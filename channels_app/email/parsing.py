@@ -22,6 +22,7 @@ from channels_app.email.automatic import automatic_reason
 from channels_app.email.bounce_parts import plain_header
 from channels_app.email.bounces import bounce_detect
 from channels_app.email.html_quotes import html_reply
+from channels_app.email.quotes import reply_text
 from channels_app.types import InboundAttachment, InboundIdentity, InboundMessage
 
 DEFAULT_MAX_EMAIL_BYTES = 40 * 1024 * 1024
@@ -422,60 +423,3 @@ def _decode(part: Message) -> str:
             return payload.decode("latin-1", errors="replace")
     except Exception:
         return payload.decode("latin-1", errors="replace")
-
-
-# Quoted history
-
-
-_QUOTE_HEADER_END = re.compile(
-    r"(wrote|writes|написал|написала|пишет|a écrit|schrieb|escribió|ha scritto|schreef|skrev|napisał)\s*:\s*$",
-    re.IGNORECASE,
-)
-_ON_START = re.compile(r"^\s*(On|Le|Am|El|Il|Op|Den|W dniu)\s", re.IGNORECASE)
-_DATE_START = re.compile(r"^\s*\d{1,4}[./-]\d{1,2}[./-]\d{1,4}")
-_ORIGINAL_MESSAGE = re.compile(r"^\s*-{2,}\s*(Original Message|Исходное сообщение|Ursprüngliche Nachricht)", re.I)
-_SEPARATOR = re.compile(r"^\s*_{20,}\s*$")
-_OUTLOOK_FROM = re.compile(r"^\s*\*?(From|От|Von|De)\s*:\*?\s", re.IGNORECASE)
-_OUTLOOK_FOLLOWER = re.compile(r"^\s*\*?(Sent|Date|To|Subject|Отправлено|Gesendet|Envoyé)\s*:", re.IGNORECASE)
-
-
-def reply_text(text: str) -> str:
-    """The new text of a reply, without the quoted history below (or above) it. Signatures are kept: they are
-    part of what the customer wrote."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    start = _quote_start(lines)
-    if start is None:
-        return text
-    new = "\n".join(lines[:start]).strip("\n").rstrip()
-    if new.strip():
-        return new
-    # Quote first, answer below it (top-quoting clients such as Thunderbird set to reply below).
-    index = start + 1
-    while index < len(lines) and (lines[index].lstrip().startswith(">") or not lines[index].strip()):
-        index += 1
-    below = "\n".join(lines[index:]).strip("\n").rstrip()
-    return below or text
-
-
-def _quote_start(lines: list[str]) -> int | None:
-    for index, line in enumerate(lines):
-        following = lines[index + 1] if index + 1 < len(lines) else ""
-        if line.lstrip().startswith(">"):
-            return index
-        if _ORIGINAL_MESSAGE.match(line) or _SEPARATOR.match(line):
-            return index
-        if _is_attribution(line) or (
-            (_ON_START.match(line) or _DATE_START.match(line))
-            and len(line) + len(following) < 300
-            and _is_attribution(f"{line} {following}")
-        ):
-            return index
-        if _OUTLOOK_FROM.match(line) and any(
-            _OUTLOOK_FOLLOWER.match(next_line) for next_line in lines[index + 1 : index + 4]
-        ):
-            return index
-    return None
-
-
-def _is_attribution(line: str) -> bool:
-    return bool((_ON_START.match(line) or _DATE_START.match(line)) and _QUOTE_HEADER_END.search(line))
