@@ -7,9 +7,12 @@ import uuid
 
 import pytest
 from django.core.cache import caches
+from django.test import Client
+from rest_framework.test import APIClient
 
-from channels_app.models import InboundEvent
+from channels_app.models import Delivery, InboundEvent
 from channels_app.services.channels import channel_create
+from channels_app.services.sweeps import stalled_delivery_ids
 from channels_app.sms import rate_limit as sms_rate_limit
 from channels_app.sms.rate_limit import sms_send_slot_take
 from chat.models import ChatVisitor
@@ -17,7 +20,8 @@ from helpdesk import cache as helpdesk_cache
 from tests.channels_app.sms_fixtures import inbound_path, post_twilio, sms_channel_create, twilio_payload
 from tests.chat.conftest import SHOP_ORIGIN, Widget
 from tests.conftest import services_or_skip
-from tickets.models import Message
+from tests.factories import AgentFactory
+from tickets.models import Message, Ticket
 
 pytestmark = pytest.mark.services
 
@@ -63,9 +67,7 @@ def test_chat_messages_sent_while_redis_is_down_are_stored_and_a_flood_is_still_
     assert "chat.rate_limit_redis_unavailable" in caplog.messages
 
 
-def test_once_redis_is_back_the_visitors_count_is_kept_there_again(
-    redis_for_everything, chat_channel, monkeypatch
-):
+def test_once_redis_is_back_the_visitors_count_is_kept_there_again(redis_for_everything, chat_channel, monkeypatch):
     services_or_skip(need_postgres=True)
     monkeypatch.setattr(helpdesk_cache, "OUTAGE_RETRY_SECONDS", 0.0)
     widget = Widget(chat_channel)
@@ -117,3 +119,37 @@ def test_the_sms_send_rate_holds_in_the_worker_while_redis_is_down(redis_for_eve
     assert 0.0 < second <= 1.0
     assert sms_rate_limit.redis_outage.is_skipping()
     assert any(record.levelno == logging.WARNING for record in caplog.records)
+
+
+def test_an_agent_reads_and_answers_a_chat_while_redis_is_down_and_the_visitor_finds_the_answer(
+    redis_for_everything, chat_channel, settings
+):
+    """Every Redis use on the agent's side at once: presence on the ticket page (who else views it, is the visitor
+    still there), the push of the reply to the visitor and the agents, and its delivery task on the broker."""
+    services_or_skip(need_postgres=True)
+    settings.HELPDESK = {**settings.HELPDESK, "STALLED_AFTER_SECONDS": 0}
+    widget = Widget(chat_channel)
+    widget.start()
+    assert widget.say("Where is my parcel?").status_code == 201
+    ticket = Ticket.objects.get()
+    agent = AgentFactory()
+    console, api = Client(), APIClient()
+    console.force_login(agent)
+    api.force_authenticate(agent)
+
+    redis_for_everything.stop()
+    page = console.get(f"/console/tickets/{ticket.pk}/")
+    answer = api.post(f"/api/v1/tickets/{ticket.pk}/replies", {"text": "It left today."}, format="json")
+    history = widget.get("messages")
+    config = widget.get("config")
+
+    assert page.status_code == 200
+    assert answer.status_code == 201, answer.content
+    assert [message["text"] for message in history.json()["messages"]] == ["Where is my parcel?", "It left today."]
+    assert config.status_code == 200
+    assert config.json()["agents_online"] is False  # presence unknown while Redis is away: nobody claimed online
+    delivery = Delivery.objects.get(message__text="It left today.")
+    # Its send task could not reach the broker: the delivery waits, queued, for beat's sweep
+    assert delivery.status == Delivery.Status.QUEUED
+    redis_for_everything.start()
+    assert stalled_delivery_ids() == [delivery.pk]
