@@ -10,21 +10,58 @@ of processor time each); a ``redis.Redis`` is thread-safe too, so one per pool i
 
 It also counts in fixed windows in one round trip (``window_count``), for rate limits on hot paths: Django's
 ``incr`` costs two (it asks whether the key exists first) and cannot open a window with its expiry.
+
+What uses Redis on a request's path must answer without it too (a Redis restart is no reason for a 5xx):
+``RedisOutage`` is how such a caller stops trying Redis for a few seconds after it failed, and every connection of
+this cache has a connect and read timeout, so an unreachable host costs at most that, not the operating system's
+connect timeout.
 """
 
+import logging
 import threading
+import time
 
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from django.utils.functional import cached_property
 
+logger = logging.getLogger(__name__)
+
+# Redis answers in well under a millisecond; these only bound what a host that does not answer costs a request.
+SOCKET_CONNECT_TIMEOUT_SECONDS = 0.5
+SOCKET_TIMEOUT_SECONDS = 1.0
+# How long a caller goes without Redis after it failed, before trying it again.
+OUTAGE_RETRY_SECONDS = 5.0
+
 _clients: dict[tuple, RedisCacheClient] = {}
 _clients_lock = threading.Lock()
+
+
+class RedisOutage:
+    """Whether one use of Redis should skip it for now: after a failure (``failed``), for ``OUTAGE_RETRY_SECONDS``,
+    so that each request of an outage does not pay a failed connection. Per process; the warning is logged once
+    per skip period, with the ``event`` name given."""
+
+    def __init__(self, *, event: str) -> None:
+        self.event = event
+        self._skipping_until = 0.0
+
+    def is_skipping(self) -> bool:
+        return time.monotonic() < self._skipping_until
+
+    def failed(self) -> None:
+        self._skipping_until = time.monotonic() + OUTAGE_RETRY_SECONDS
+        logger.warning(self.event, exc_info=True)
+
+    def reset(self) -> None:
+        self._skipping_until = 0.0
 
 
 class ReusingRedisCacheClient(RedisCacheClient):
     """Django's client, handing out one ``redis.Redis`` per connection pool instead of a new one per command."""
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("socket_connect_timeout", SOCKET_CONNECT_TIMEOUT_SECONDS)
+        kwargs.setdefault("socket_timeout", SOCKET_TIMEOUT_SECONDS)
         super().__init__(*args, **kwargs)
         self._redis_by_server: dict[int, object] = {}  # server index (as Django picks it) -> its redis.Redis
 

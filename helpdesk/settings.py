@@ -196,6 +196,30 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A broker outage (Redis or RabbitMQ restarted, a failover) is waited out, however long: the worker and beat
+# reconnect instead of exiting after Celery's default 100 attempts (about an hour of backoff). Whatever was
+# stored meanwhile and not enqueued is found again by beat's sweeps below.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# On a lost connection a running task finishes (its late ack is lost, so the broker delivers it again: every task
+# is idempotent, the copy finds its work done). Cancelling it instead could cut a send to a provider between the
+# provider's answer and our record of it, and send the message twice.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# What a request waits for an unreachable broker when it enqueues on commit: a connect timeout per try and three
+# tries in all, then the task is left to the sweeps (the row is committed; the failure is logged, never raised).
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # The same bound for Redis's sockets (kombu leaves them without one: a host that does not answer held a
+        # publish for the operating system's connect timeout, minutes). Reads block at most socket_timeout.
+        "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+        "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=10.0),
+        # Kombu's default, stated: a task taken but not acknowledged (its worker died or lost Redis) is delivered
+        # again after this long. It must stay above the longest countdown a task is retried with (15 minutes).
+        "visibility_timeout": env.int("CELERY_BROKER_VISIBILITY_TIMEOUT", default=3600),
+    }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     # Re-enqueue raw inbound events whose processing task was lost (broker down at commit, worker killed).

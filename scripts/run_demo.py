@@ -5,6 +5,11 @@ Run with the project's virtualenv Python (``make demo`` does). Nothing else is n
 SQLite file under var/ and the broker is kombu's file-system transport, unless DATABASE_URL / REDIS_URL say
 otherwise. Each child runs in its own process group, so the terminal's Ctrl-C reaches only this supervisor,
 which then stops the three and waits for them; a second Ctrl-C kills whatever is left.
+
+Once the three are up, one that exits (a worker stopped by a broker outage, an out-of-memory kill) is started
+again, after a pause that doubles with each exit in quick succession (up to RESTART_DELAY_MAX_SECONDS) and
+starts over once it has run RESTART_RESET_AFTER_SECONDS; what it missed is found again by beat's sweeps. One
+that exits while starting stops the demo instead: that is a configuration to fix, not an outage to wait out.
 """
 
 import contextlib
@@ -25,6 +30,9 @@ HOST = "127.0.0.1"
 STARTUP_TIMEOUT_SECONDS = 90
 STOP_TIMEOUT_SECONDS = 20
 POLL_SECONDS = 0.5
+RESTART_DELAY_SECONDS = 1.0
+RESTART_DELAY_MAX_SECONDS = 30.0
+RESTART_RESET_AFTER_SECONDS = 60.0
 PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
@@ -34,6 +42,10 @@ class Supervisor:
 
     def __init__(self) -> None:
         self.processes: dict[str, subprocess.Popen] = {}
+        self.launches: dict[str, tuple[list[str], dict]] = {}  # name -> (command, env), to start it again
+        self.started_at: dict[str, float] = {}
+        self.restart_delays: dict[str, float] = {}  # name -> the pause before its next start
+        self.restart_at: dict[str, float] = {}  # name -> when an exited child is started again
         self.relays: list[threading.Thread] = []
         self.output_lock = threading.Lock()
         self.worker_ready = threading.Event()
@@ -49,6 +61,8 @@ class Supervisor:
             print(text, file=stream or sys.stdout, flush=True)
 
     def start(self, name: str, command: list[str], env: dict) -> None:
+        self.launches[name] = (command, env)
+        self.started_at[name] = time.monotonic()
         process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
             command,
             cwd=BASE_DIR,
@@ -79,6 +93,32 @@ class Supervisor:
             if code is not None:
                 return name, code
         return None
+
+    def restart_exited(self) -> None:
+        """Start again each child that has exited, once its pause is over (announced when it exits). The pause
+        doubles when the child exits again soon after its start, so a child that cannot run costs a start every
+        RESTART_DELAY_MAX_SECONDS, not a busy loop."""
+        now = time.monotonic()
+        for name, process in list(self.processes.items()):
+            code = process.poll()
+            if code is None:
+                continue
+            if name not in self.restart_at:
+                delay = self._next_delay(name, ran_for=now - self.started_at[name])
+                self.restart_at[name] = now + delay
+                self.say(f"[demo] {name} exited with code {code}; starting it again in {delay:g} s.", stream=sys.stderr)
+            elif now >= self.restart_at[name]:
+                del self.restart_at[name]
+                self.say(f"[demo] Starting {name} again.")
+                self.start(name, *self.launches[name])
+
+    def _next_delay(self, name: str, *, ran_for: float) -> float:
+        if ran_for >= RESTART_RESET_AFTER_SECONDS:
+            delay = RESTART_DELAY_SECONDS
+        else:
+            delay = min(self.restart_delays.get(name, RESTART_DELAY_SECONDS / 2) * 2, RESTART_DELAY_MAX_SECONDS)
+        self.restart_delays[name] = delay
+        return delay
 
     def stop(self) -> None:
         """SIGTERM to each main process (the web server first, the worker last so that it finishes the task it
@@ -141,10 +181,28 @@ def main() -> int:
     supervisor = Supervisor()
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, supervisor.on_signal)
+    for name, command in child_commands(python=python, port=port).items():
+        supervisor.start(name, command, env)
+
+    exit_code = 0
+    if _wait_until_ready(supervisor, f"{base_url}/healthz"):
+        supervisor.say(_banner(base_url, seed.stdout))
+    elif not supervisor.stop_requested:
+        exit_code = 1
+    while not supervisor.stop_requested and exit_code == 0:
+        supervisor.restart_exited()
+        time.sleep(POLL_SECONDS)
+    supervisor.say("[demo] Stopping the web server, beat and the worker (a few seconds; Ctrl-C again to kill them)...")
+    supervisor.stop()
+    supervisor.say("[demo] Stopped.")
+    return exit_code
+
+
+def child_commands(*, python: str, port: int) -> dict[str, list[str]]:
+    """The web server, the worker and beat, in the order they start."""
     celery = [python, "-m", "celery", "-A", "helpdesk"]
-    supervisor.start(
-        "web",
-        [
+    return {
+        "web": [
             python,
             "-m",
             "uvicorn",
@@ -159,31 +217,12 @@ def main() -> int:
             "--ws-per-message-deflate",
             "false",
         ],
-        env,
-    )
-    supervisor.start(
-        "worker",
         # Gossip and mingle talk between workers over broadcast, which one local worker does not need.
-        [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2", "--without-gossip", "--without-mingle"],
-        env,
-    )
-    supervisor.start("beat", [*celery, "beat", "--loglevel", "INFO"], env)
-
-    exit_code = 0
-    if _wait_until_ready(supervisor, f"{base_url}/healthz"):
-        supervisor.say(_banner(base_url, seed.stdout))
-    elif not supervisor.stop_requested:
-        exit_code = 1
-    while not supervisor.stop_requested and exit_code == 0:
-        exited = supervisor.exited()
-        if exited is not None:
-            supervisor.say(f"[demo] {exited[0]} exited with code {exited[1]}; stopping the others.", stream=sys.stderr)
-            exit_code = 1
-        time.sleep(POLL_SECONDS)
-    supervisor.say("[demo] Stopping the web server, beat and the worker (a few seconds; Ctrl-C again to kill them)...")
-    supervisor.stop()
-    supervisor.say("[demo] Stopped.")
-    return exit_code
+        "worker": [
+            *celery, "worker", "--loglevel", "INFO", "--concurrency", "2", "--without-gossip", "--without-mingle"
+        ],
+        "beat": [*celery, "beat", "--loglevel", "INFO"],
+    }
 
 
 def _wait_until_ready(supervisor: Supervisor, health_url: str) -> bool:

@@ -25,6 +25,10 @@ class ProcessingShouldRetry(Exception):
     """Processing failed for a reason that may pass; the event is marked failed and the task retries."""
 
 
+class _ProcessedMeanwhile(Exception):
+    """Another task took the event in while this one was at it: this one's work is rolled back."""
+
+
 def inbound_event_process(
     *, event_id: int, event: InboundEvent | None = None, is_attempt_counted: bool = False
 ) -> list[IngestResult]:
@@ -56,6 +60,9 @@ def inbound_event_process(
             # ... and the event is taken again the careful way, which recognises it (and rejects for good what
             # is to be rejected).
             results = _dispatch(event=event, messages=messages, is_clash_raised=False)
+    except _ProcessedMeanwhile:
+        logger.info("channels_app.inbound_processed_meanwhile", extra={"event_id": event.pk})
+        return []
     except (PayloadError, IngestRejected, AdapterNotFound) as exc:
         _mark(event, InboundEvent.Status.QUARANTINED, str(exc))
         logger.warning("channels_app.inbound_quarantined", extra={"event_id": event.pk})
@@ -73,12 +80,22 @@ def inbound_event_process(
 def _dispatch(*, event: InboundEvent, messages: list, is_clash_raised: bool) -> list[IngestResult]:
     with transaction.atomic():
         results, notes = inbound_messages_dispatch(event=event, messages=messages, is_clash_raised=is_clash_raised)
-        InboundEvent.objects.filter(pk=event.pk).update(
-            status=InboundEvent.Status.PROCESSED,
-            reason="; ".join(notes)[:2000],
-            processed_at=timezone.now(),
-            updated_at=timezone.now(),
+        # Only an event not done yet is marked: two tasks for one event (beat's sweep enqueued it again while its
+        # first task was still in the broker, or the broker delivered a task again after a lost connection) may run
+        # at once. The second one's update waits for the first's commit, then matches nothing, and everything it
+        # did is rolled back: the event is taken in once, whatever its messages' provider ids.
+        is_marked = (
+            InboundEvent.objects.filter(pk=event.pk)
+            .exclude(status__in=DONE)
+            .update(
+                status=InboundEvent.Status.PROCESSED,
+                reason="; ".join(notes)[:2000],
+                processed_at=timezone.now(),
+                updated_at=timezone.now(),
+            )
         )
+        if not is_marked:
+            raise _ProcessedMeanwhile
     return results
 
 

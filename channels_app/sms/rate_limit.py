@@ -7,6 +7,11 @@ time" (TAT); a send is granted when the TAT is not further ahead than the burst 
 on. With Redis the check-and-move is one Lua script, atomic for all workers, on Redis' own clock (workers' clocks
 may disagree). Without Redis (the embedded single-worker setup) the same algorithm runs under a process lock on
 Django's local-memory cache.
+
+When Redis is configured but does not answer (restarting, unreachable), sending goes on with the local algorithm,
+in memory of this worker process: each process then spaces its own sends, so during the outage a sender may get
+one slot per interval per worker process. It is tried again a few seconds after it failed
+(``helpdesk.cache.RedisOutage``).
 """
 
 import threading
@@ -16,6 +21,9 @@ from functools import lru_cache
 import redis
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.locmem import LocMemCache
+
+from helpdesk.cache import SOCKET_CONNECT_TIMEOUT_SECONDS, SOCKET_TIMEOUT_SECONDS, RedisOutage
 
 # Sends allowed back to back before spacing applies. 1: strictly one per interval, the carriers' pace.
 BURST = 1
@@ -40,6 +48,8 @@ return '0'
 """
 
 _local_lock = threading.Lock()
+_outage_buckets = LocMemCache("sms-rate-fallback", {"OPTIONS": {"MAX_ENTRIES": 10_000}})
+redis_outage = RedisOutage(event="channels_app.sms_rate_limit_redis_unavailable")
 
 
 def sms_send_slot_take(*, sender: str, rate_per_second: float) -> float:
@@ -47,26 +57,31 @@ def sms_send_slot_take(*, sender: str, rate_per_second: float) -> float:
     go now, else how many seconds until a slot frees (nothing is taken then)."""
     interval_ms = 1000.0 / rate_per_second
     key = KEY_PREFIX + sender
-    if settings.REDIS_URL:
-        wait_ms = float(_redis(settings.REDIS_URL).eval(_GCRA, 1, key, repr(interval_ms), BURST))
-    else:
-        wait_ms = _local_take(key, interval_ms)
-    return wait_ms / 1000.0
+    if not settings.REDIS_URL:
+        return _local_take(key, interval_ms, buckets=cache) / 1000.0
+    if not redis_outage.is_skipping():
+        try:
+            return float(_redis(settings.REDIS_URL).eval(_GCRA, 1, key, repr(interval_ms), BURST)) / 1000.0
+        except redis.RedisError:
+            redis_outage.failed()
+    return _local_take(key, interval_ms, buckets=_outage_buckets) / 1000.0
 
 
 @lru_cache(maxsize=4)
 def _redis(url: str) -> redis.Redis:
     # One connection pool per process (redis-py clients are thread-safe), not one connection per send.
-    return redis.Redis.from_url(url)
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=SOCKET_CONNECT_TIMEOUT_SECONDS, socket_timeout=SOCKET_TIMEOUT_SECONDS
+    )
 
 
-def _local_take(key: str, interval_ms: float) -> float:
+def _local_take(key: str, interval_ms: float, *, buckets) -> float:
     with _local_lock:
         now = time.time() * 1000
-        tat = max(cache.get(key, now), now)
+        tat = max(buckets.get(key, now), now)
         allow_at = tat - (BURST - 1) * interval_ms
         if now < allow_at:
             return allow_at - now
         new_tat = tat + interval_ms
-        cache.set(key, new_tat, timeout=(new_tat - now) / 1000 + 1)
+        buckets.set(key, new_tat, timeout=(new_tat - now) / 1000 + 1)
         return 0.0
