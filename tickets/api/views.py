@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 from channels_app.models import Channel
 from helpdesk.api.pagination import NewestFirstCursorPagination
 from helpdesk.errors import DomainError, NotFound
+from helpdesk.text import ascii_int
 from tickets.api.serializers import MessageOutputSerializer, TicketOutputSerializer
 from tickets.models import Ticket
 from tickets.selectors.tickets import ticket_get_for_agent, ticket_list_for_agent, ticket_messages
@@ -30,11 +31,10 @@ class TicketListApi(APIView):
         if status_filter and status_filter not in Ticket.Status.values:
             raise DomainError(f"status must be one of {', '.join(Ticket.Status.values)}.")
         customer = request.query_params.get("customer")
-        if customer and not customer.isdigit():
+        customer_id = ascii_int(customer) if customer else None
+        if customer and customer_id is None:
             raise DomainError("customer must be an id.")
-        tickets = ticket_list_for_agent(
-            user=request.user, status=status_filter, customer_id=int(customer) if customer else None
-        )
+        tickets = ticket_list_for_agent(user=request.user, status=status_filter, customer_id=customer_id)
         paginator = NewestFirstCursorPagination()
         page = paginator.paginate_queryset(tickets.order_by("-id"), request, view=self)
         return paginator.get_paginated_response(TicketOutputSerializer(page, many=True).data)
