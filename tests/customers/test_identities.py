@@ -99,7 +99,7 @@ def test_garbage_and_impossible_numbers_are_refused(written, reason):
 )
 def test_what_is_not_written_with_ascii_digits_and_separators_is_not_a_phone_number(written):
     """One parser for every channel: the API channel, the customer API and the SMS webhook refuse the same values."""
-    with pytest.raises(ValueError, match="^not a phone number$"):
+    with pytest.raises(ValueError, match=r"^not a phone number$"):
         normalise_phone(written)
 
 
