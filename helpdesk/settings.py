@@ -59,8 +59,8 @@ MIDDLEWARE = [
     # (chat.cors decides per request).
     "corsheaders.middleware.CorsMiddleware",
     "helpdesk.api.middleware.ApiBodySizeLimitMiddleware",
-    # ?q=%00 must not reach PostgreSQL (helpdesk.text).
-    "helpdesk.api.middleware.StorableQueryStringMiddleware",
+    # NUL in a path or a query string (?q=%00) must not reach PostgreSQL (helpdesk.text).
+    "helpdesk.api.middleware.StorableUrlMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -175,3 +175,25 @@ def test_a_deeply_nested_note_is_refused_with_400(admin_client):
 
     assert (response.status_code, response.json()) == (400, DEEP_DETAIL)
     assert Message.objects.filter(ticket=ticket).count() == 0
+
+
+# --- NUL in a URL's path --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/api/v1/inbound-events/%00/retry"),
+        ("get", "/api/v1/channels/{channel}/events/a%00b"),
+        ("get", "/chat/api/pk_%00/config"),
+        ("post", "/inbound/sms/twilio/pk_%00/"),
+    ],
+)
+def test_a_nul_in_a_path_is_a_404_in_json(method, path, admin_client):
+    """No key or id we issue holds a NUL; the Twilio webhook's channel lookup answered 500 for one."""
+    channel = ChannelFactory(kind=Channel.Kind.API)
+
+    response = getattr(admin_client, method)(path.format(channel=channel.pk))
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}

@@ -130,3 +130,16 @@ def test_a_status_callback_naming_our_message_in_other_digits_finds_the_delivery
 
     assert response.status_code == 200
     assert Delivery.objects.get(message=message).status == Delivery.Status.DELIVERED
+
+
+@pytest.mark.parametrize("route", ["sms_webhooks:twilio-inbound", "sms_webhooks:twilio-status"])
+def test_a_nul_in_the_webhook_url_is_a_404_and_nothing_is_stored(route, client, sms_channel):
+    """The channel is looked up by the URL's public key: a NUL in it reached PostgreSQL and answered 500."""
+    path = reverse(route, args=[sms_channel.public_key]).replace(sms_channel.public_key, sms_channel.public_key + "%00")
+
+    response = post_twilio(client, path, twilio_payload())
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+    assert InboundEvent.objects.count() == 0
+    assert Message.objects.count() == 0
