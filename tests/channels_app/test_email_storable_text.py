@@ -1,6 +1,9 @@
 """Email with what PostgreSQL cannot store as parsed: a NUL in a body, a header or a file name, a lone surrogate that
 the stdlib's parser leaves for an 8-bit byte in a header. Posted to the raw email endpoint (the path every MTA pipe
-takes), each lands on a timeline with its raw bytes kept, instead of failing on every attempt. On real PostgreSQL."""
+takes) or a provider's webhook, each lands on a timeline with its raw bytes kept, instead of failing on every
+attempt. On real PostgreSQL."""
+
+import json
 
 import pytest
 from rest_framework.test import APIClient
@@ -8,6 +11,7 @@ from rest_framework.test import APIClient
 from agents.models import ApiToken
 from agents.services import api_token_create
 from channels_app.models import Channel, InboundEvent
+from tests.channels_app.test_email_webhooks import POSTMARK_URL, WEBHOOK_SECRET, basic_auth, postmark_payload
 from tests.conftest import bearer, services_or_skip
 from tests.factories import ChannelFactory
 from tickets.models import Attachment, Message
@@ -147,3 +151,23 @@ def test_a_body_over_the_limit_is_shortened_with_a_note(
     assert message.text == "z" * (200 - len(note)) + note
     assert message.metadata["is_truncated"] is True
     assert bytes(InboundEvent.objects.get().raw) == raw
+
+
+@pytest.mark.parametrize(("field", "read"), [("TextBody", lambda m: m.text), ("Subject", lambda m: m.ticket.subject)])
+def test_a_nul_in_a_postmark_inbound_post_is_removed_and_the_message_lands_on_a_ticket(
+    field, read, client, email_channel, settings, django_capture_on_commit_callbacks
+):
+    """Postmark posts JSON, which can escape a NUL (``\\u0000``); anymail rebuilds a message from it, whose parse
+    failed on every attempt."""
+    settings.ANYMAIL = {"WEBHOOK_SECRET": [WEBHOOK_SECRET]}
+    payload = postmark_payload(raw=None)
+    written = payload[field]
+    payload[field] = written[:4] + "\x00" + written[4:]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(POSTMARK_URL, json.dumps(payload), content_type="application/json", **basic_auth())
+
+    assert response.status_code == 200
+    event = InboundEvent.objects.get()
+    assert (event.status, event.attempts, event.reason) == (InboundEvent.Status.PROCESSED, 1, "")
+    assert read(Message.objects.get()) == written

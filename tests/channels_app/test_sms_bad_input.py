@@ -69,6 +69,30 @@ def test_a_nul_is_removed_and_the_message_lands_on_a_ticket(
     assert read(message) == value.replace("\x00", "")
 
 
+def test_an_sms_event_that_failed_on_nul_before_is_processed_when_retried(
+    admin_client, sms_channel, django_capture_on_commit_callbacks
+):
+    """Events stored by the code before this fix, failed for good: an admin's retry now takes them in."""
+    params = twilio_payload(Body="Where\x00 is it?")
+    event = InboundEvent.objects.create(
+        channel=sms_channel,
+        provider_id=params["MessageSid"],
+        raw=urlencode(params).encode(),
+        content_type="application/x-www-form-urlencoded",
+        status=InboundEvent.Status.FAILED,
+        attempts=5,
+        reason="DataError: PostgreSQL text fields cannot contain NUL (0x00) bytes",
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(f"/api/v1/inbound-events/{event.public_id}/retry")
+
+    assert response.status_code == 202
+    event.refresh_from_db()
+    assert (event.status, event.attempts, event.reason) == (InboundEvent.Status.PROCESSED, 1, "")
+    assert Message.objects.get().text == "Where is it?"
+
+
 @pytest.mark.parametrize("count", ["²", "٣", "1_0", "³"])
 def test_a_media_count_in_other_digits_means_no_media(count, client, sms_channel, django_capture_on_commit_callbacks):
     """``"²".isdigit()`` is true and ``int("²")`` raises: the event failed on every attempt."""
