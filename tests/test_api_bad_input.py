@@ -9,7 +9,7 @@ import pytest
 from channels_app.models import Channel
 from customers.models import ContextEvent, Customer
 from tests.conftest import bearer, services_or_skip
-from tests.factories import ChannelFactory, CustomerFactory, IdentityFactory, TicketFactory
+from tests.factories import ChannelFactory, CustomerFactory, IdentityFactory, TeamFactory, TicketFactory
 from tickets.models import Message
 
 pytestmark = pytest.mark.django_db
@@ -197,3 +197,52 @@ def test_a_nul_in_a_path_is_a_404_in_json(method, path, admin_client):
 
     assert response.status_code == 404
     assert response.json() == {"detail": "Not found."}
+
+
+# --- Integers in a JSON body ---------------------------------------------------------------------------------------
+
+
+def arabic_indic(number: int) -> str:
+    """``number`` in Arabic-Indic digits, which ``int()`` reads (DRF's IntegerField took "٣" for 3)."""
+    return "".join(chr(0x660 + int(digit)) for digit in str(number))
+
+
+@pytest.mark.parametrize(
+    "written", [arabic_indic, lambda number: f"{number}.0"], ids=["Arabic-Indic digits", "a decimal part"]
+)
+def test_a_ticket_version_or_team_not_in_ascii_digits_is_refused_and_changes_nothing(written, admin_client):
+    ticket = TicketFactory()
+    team = TeamFactory()
+
+    for body in ({"version": written(ticket.version), "status": "pending"}, {"team_id": written(team.pk)}):
+        response = patch_json(admin_client, f"/api/v1/tickets/{ticket.pk}", body)
+
+        assert response.status_code == 400, response.content
+        field = next(iter(body))
+        assert response.json()["errors"] == {field: ["A valid integer is required."]}
+    ticket.refresh_from_db()
+    assert (ticket.status, ticket.team_id, ticket.version) == ("open", None, 1)
+
+
+def test_a_ticket_version_in_ascii_digits_as_a_string_still_works(admin_client):
+    ticket = TicketFactory()
+
+    response = patch_json(
+        admin_client, f"/api/v1/tickets/{ticket.pk}", {"version": f" {ticket.version} ", "status": "pending"}
+    )
+
+    assert response.status_code == 200, response.content
+    ticket.refresh_from_db()
+    assert ticket.status == "pending"
+
+
+def test_a_channel_default_team_not_in_ascii_digits_is_refused_and_nothing_is_created(admin_client):
+    team = TeamFactory()
+
+    response = post_json(
+        admin_client, "/api/v1/channels", {"kind": "api", "name": "Shop", "default_team": arabic_indic(team.pk)}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"default_team": ["A valid integer is required."]}
+    assert Channel.objects.count() == 0

@@ -29,6 +29,7 @@ from chat.services.messages import visitor_attachment_post, visitor_message_post
 from chat.services.rate_limits import visitor_message_slot_take
 from chat.services.visitors import VisitorIdentity, visitor_leave, visitor_session_start
 from chat.tokens import visitor_token_sign, visitor_token_verify
+from helpdesk.api.fields import AsciiIntegerField
 from helpdesk.errors import NotFound, PermissionDenied
 from helpdesk.text import ascii_int
 from tickets.api.attachment_views import SAFE_IMAGE_TYPES
@@ -321,7 +322,7 @@ class ReadApi(WidgetApi):
         class Meta:
             ref_name = "ChatReadInput"
 
-        up_to = serializers.IntegerField(min_value=1, help_text="The newest message id the visitor has seen.")
+        up_to = AsciiIntegerField(min_value=1, help_text="The newest message id the visitor has seen.")
 
     @extend_schema(
         parameters=[TOKEN_PARAMETER],

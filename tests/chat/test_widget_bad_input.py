@@ -68,3 +68,15 @@ def test_after_in_other_digits_is_a_400(after, visitor_widget):
 
     assert response.status_code == 400
     assert response.json() == {"detail": "Invalid input.", "errors": {"after": ["A message id."]}}
+
+
+def test_a_read_receipt_not_in_ascii_digits_is_a_400_and_marks_nothing(visitor_widget):
+    """DRF's IntegerField read "٣" as 3 (``int()`` takes any script's digits); ids are ASCII digits everywhere."""
+    message_id = visitor_widget.say("Hello").json()["id"]
+    arabic_indic = "".join(chr(0x660 + int(digit)) for digit in str(message_id))
+
+    response = visitor_widget.post("read", {"up_to": arabic_indic})
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"up_to": ["A valid integer is required."]}
+    assert ChatVisitor.objects.get().visitor_read_up_to is None
