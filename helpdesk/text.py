@@ -20,6 +20,7 @@ from collections.abc import Mapping
 REPLACEMENT_CHARACTER = "\ufffd"
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _ASCII_INTEGER = re.compile(r"[0-9]+", re.ASCII)
+_SIGNED_ASCII_INTEGER = re.compile(r"-?[0-9]+", re.ASCII)
 # Far above any id we issue (PostgreSQL's bigint has 19 digits); a longer run of digits is not an id.
 MAX_INTEGER_DIGITS = 18
 
@@ -107,20 +108,22 @@ def _rebuild_dataclass(names: list[str]):
     return rebuild
 
 
-def ascii_int(value, *, max_digits: int = MAX_INTEGER_DIGITS) -> int | None:
-    """The non-negative integer ``value`` spells in ASCII digits (surrounding spaces allowed), or None.
+def ascii_int(value, *, max_digits: int = MAX_INTEGER_DIGITS, is_signed: bool = False) -> int | None:
+    """The integer ``value`` spells in ASCII digits (surrounding spaces allowed), or None. Non-negative unless
+    ``is_signed`` (then a leading minus is read too: "-3" is a number, only out of a range).
 
     Not ``str.isdigit()`` then ``int()``: ``"²".isdigit()`` is true and ``int("²")`` raises, and ``int()`` itself
-    reads Arabic-Indic digits, underscores and signs. An id from a URL, a form or a provider is ASCII digits only.
+    reads Arabic-Indic digits, underscores and a plus sign. An id from a URL, a form or a provider is ASCII digits.
     """
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value if value >= 0 else None
+        return value if value >= 0 or is_signed else None
     if not isinstance(value, str):
         return None
     value = value.strip()
-    if len(value) > max_digits or not _ASCII_INTEGER.fullmatch(value):
+    pattern = _SIGNED_ASCII_INTEGER if is_signed else _ASCII_INTEGER
+    if len(value.removeprefix("-")) > max_digits or not pattern.fullmatch(value):
         return None
     return int(value)
 

@@ -108,6 +108,14 @@ def test_ascii_int_reads_ascii_digits_only(written, number):
     assert ascii_int(written) == number
 
 
+@pytest.mark.parametrize(
+    ("written", "number"),
+    [("-3", -3), (" -3 ", -3), ("3", 3), (-3, -3), ("--3", None), ("- 3", None), ("-", None), ("-\u0663", None)],
+)
+def test_signed_ascii_int_reads_a_leading_minus_too(written, number):
+    assert ascii_int(written, is_signed=True) == number
+
+
 def test_text_within_limit_keeps_text_that_fits():
     assert text_within_limit("x" * 10, limit=10) == ("x" * 10, False)
 

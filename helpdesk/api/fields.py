@@ -1,10 +1,8 @@
 """Serializer fields for what the API reads from users the same way at every entry point (``helpdesk.text``)."""
 
-import re
-
 from rest_framework import serializers
 
-_SIGNED_ASCII_INTEGER = re.compile(r"-?[0-9]+", re.ASCII)
+from helpdesk.text import ascii_int
 
 
 class AsciiIntegerField(serializers.IntegerField):
@@ -24,6 +22,7 @@ class AsciiIntegerField(serializers.IntegerField):
         if isinstance(data, str):
             if len(data) > self.MAX_STRING_LENGTH:
                 self.fail("max_string_length")
-            if _SIGNED_ASCII_INTEGER.fullmatch(data.strip()):
-                return int(data)
+            value = ascii_int(data, max_digits=self.MAX_STRING_LENGTH, is_signed=True)
+            if value is not None:
+                return value
         self.fail("invalid")

@@ -60,7 +60,7 @@ class CustomerTimelineApi(APIView):
     )
     def get(self, request, customer_id: int):
         customer = customer_get(customer_id=customer_id, with_identities=False)
-        limit = ascii_int(request.query_params.get("limit", 50))
+        limit = ascii_int(request.query_params.get("limit", 50), is_signed=True)
         if limit is None:
             raise DomainError("limit must be a number.")
         if not 1 <= limit <= 200:
