@@ -45,7 +45,8 @@ TWILIO_METADATA_FIELDS = (
 
 def twilio_form_fields(payload: bytes | Mapping) -> dict[str, str]:
     """The webhook's fields (the last value of a repeated one), made storable (``helpdesk.text``: a NUL in a Body
-    is removed, not a failed event). ``PayloadError`` when it is not UTF-8 form data."""
+    is removed and a lone surrogate replaced, not a failed event). ``PayloadError`` when it is not UTF-8 form
+    data."""
     if isinstance(payload, Mapping):
         fields = {}
         for name, value in payload.items():
@@ -56,8 +57,10 @@ def twilio_form_fields(payload: bytes | Mapping) -> dict[str, str]:
     if not isinstance(payload, bytes | bytearray | memoryview):
         raise PayloadError(f"unsupported payload type {type(payload).__name__}")
     try:
-        text = bytes(payload).decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=MAX_FIELDS)
+        # "surrogatepass": a lone surrogate encoded as UTF-8 (what an emoji split between two segments can leave) is
+        # read, then replaced by storable(); any other byte that is not UTF-8 is not a form Twilio sends.
+        text = bytes(payload).decode("utf-8", "surrogatepass")
+        pairs = parse_qsl(text, keep_blank_values=True, errors="surrogatepass", max_num_fields=MAX_FIELDS)
     except UnicodeDecodeError as exc:
         raise PayloadError("the form is not valid UTF-8") from exc
     except ValueError as exc:

@@ -2,19 +2,22 @@
 a body over the limit every channel has: each recorded payload (``tests/fixtures/twilio/``) signed by the
 ``twilio`` package lands on a timeline, its raw form kept; none is a failed event. On real PostgreSQL."""
 
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from django.test import Client
 from django.urls import reverse
+from twilio.request_validator import SIGNATURE_HEADER
 
 from channels_app.models import Delivery, InboundEvent
 from customers.models import CustomerIdentity
 from tests.channels_app.sms_fixtures import (
     ACCOUNT_SID,
     CUSTOMER_PHONE,
+    TEST_SERVER,
     inbound_path,
     post_twilio,
+    signature_for,
     sms_channel_create,
     sms_rate_buckets_clear,
     twilio_payload,
@@ -67,6 +70,28 @@ def test_a_nul_is_removed_and_the_message_lands_on_a_ticket(
     assert response.status_code == 200
     message = assert_processed_with_raw(params)
     assert read(message) == value.replace("\x00", "")
+
+
+def test_a_lone_surrogate_in_a_body_is_replaced_and_the_message_lands_on_a_ticket(
+    client, sms_channel, django_capture_on_commit_callbacks
+):
+    """An emoji split between two segments can leave half of a surrogate pair, encoded as UTF-8 would (ED A0 80)."""
+    params = twilio_payload(Body="Hi \ud83d there")
+    body = urlencode(params, errors="surrogatepass")
+    # Signed over the form as Django reads it back (request.POST), as the webhook's check does.
+    signed = dict(parse_qsl(body, errors="replace"))
+
+    path = inbound_path(sms_channel)
+    headers = {SIGNATURE_HEADER: signature_for(TEST_SERVER + path, signed)}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(path, data=body, content_type="application/x-www-form-urlencoded", headers=headers)
+
+    assert response.status_code == 200
+    event = InboundEvent.objects.get()
+    assert (event.status, event.attempts, event.reason) == (InboundEvent.Status.PROCESSED, 1, "")
+    assert bytes(event.raw) == body.encode()
+    assert Message.objects.get().text == "Hi \ufffd there"
 
 
 def test_an_sms_event_that_failed_on_nul_before_is_processed_when_retried(
