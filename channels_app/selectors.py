@@ -6,11 +6,13 @@ from django.db.models import QuerySet
 
 from channels_app.models import Channel, InboundEvent, SmsOptOut
 from helpdesk.errors import NotFound
+from helpdesk.text import ascii_int
 from tickets.models import Message
 
 
 def channel_get(*, channel_id) -> Channel:
-    channel = Channel.objects.filter(pk=channel_id).first() if str(channel_id).isdigit() else None
+    channel_id = ascii_int(channel_id if isinstance(channel_id, int) else str(channel_id))
+    channel = Channel.objects.filter(pk=channel_id).first() if channel_id is not None else None
     if channel is None:
         raise NotFound("No such channel.")
     return channel

@@ -1,4 +1,10 @@
-"""Normalising identity values, so that the same person is recognised however a channel wrote them."""
+"""Normalising identity values, so that the same person is recognised however a channel wrote them.
+
+One phone parser for every channel (``normalise_phone``): the API channel, the SMS webhooks, the customer API and
+the console read a number the same way, so a value one of them refuses is refused by all.
+"""
+
+import re
 
 import phonenumbers
 from django.conf import settings
@@ -8,6 +14,16 @@ from django.core.validators import validate_email
 from customers.models import CustomerIdentity
 
 MAX_VALUE_LENGTH = 320
+
+# Digits (ASCII) with the separators people and carriers write. phonenumbers alone reads more as a number: letters
+# (a vanity number "1-800-FLOWERS", an alphanumeric sender id), another channel's address ("whatsapp:+1...", which
+# would land on the SMS customer of the same number), other scripts' digits.
+_PHONE_CHARACTERS = re.compile(r"\+?[0-9 ().\-]+", re.ASCII)
+
+
+def is_phone_shaped(value: str) -> bool:
+    """Digits and the usual separators only (what ``normalise_phone`` accepts before phonenumbers reads it)."""
+    return isinstance(value, str) and bool(_PHONE_CHARACTERS.fullmatch(value.strip()))
 
 
 def normalise_email(value: str) -> str:
@@ -23,6 +39,10 @@ def normalise_email(value: str) -> str:
 
 
 def normalise_phone(value: str, *, region: str | None = None) -> str:
+    """``value`` as E.164, read in ``region`` when it has no country code; ``ValueError`` with a reason when it is
+    not a person's phone number."""
+    if not is_phone_shaped(value):
+        raise ValueError("not a phone number")
     region = region or settings.HELPDESK["DEFAULT_PHONE_REGION"]
     try:
         number = phonenumbers.parse(value, region)

@@ -10,6 +10,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from customers.identities import normalise_phone
 from customers.models import ContextEvent, Customer, CustomerIdentity, CustomerMerge
 from helpdesk.errors import DomainError, NotFound
+from helpdesk.text import ascii_int
 
 
 def customer_get(*, customer_id: int, with_identities: bool = True) -> Customer:
@@ -94,26 +95,29 @@ def customer_merge_get(*, merge_id: int) -> CustomerMerge:
 
 
 PHONE_PUNCTUATION = set(" ()+-./")
+# Only ASCII digits are digits of a phone number or an id ("²".isdigit() is true; int("²") raises).
+ASCII_DIGITS = set("0123456789")
 
 
 def _search_q(query: str) -> Q:
     lowered = query.lower()
     identities = CustomerIdentity.objects.filter(customer=OuterRef("pk"))
     identity_match = Q(value__icontains=lowered)
-    if any(character.isdigit() for character in query):
+    if any(character in ASCII_DIGITS for character in query):
         try:
             phone = normalise_phone(query)
         except ValueError:
             phone = ""
         if phone:
             identity_match |= Q(kind=CustomerIdentity.Kind.PHONE, value=phone)
-        digits = "".join(character for character in query if character.isdigit())
-        if len(digits) >= 4 and all(character.isdigit() or character in PHONE_PUNCTUATION for character in query):
+        digits = "".join(character for character in query if character in ASCII_DIGITS)
+        if len(digits) >= 4 and all(character in ASCII_DIGITS | PHONE_PUNCTUATION for character in query):
             # Part of a number as people type it, "(415) 555": the stored E.164 form holds the same digits.
             identity_match |= Q(kind=CustomerIdentity.Kind.PHONE, value__contains=digits)
     match = Q(name__icontains=query) | Q(company__icontains=query) | Exists(identities.filter(identity_match))
-    if query.isdigit() and len(query) < 19:
-        match |= Q(pk=int(query))
+    customer_id = ascii_int(query)
+    if customer_id is not None:
+        match |= Q(pk=customer_id)
     return match
 
 

@@ -59,6 +59,8 @@ MIDDLEWARE = [
     # (chat.cors decides per request).
     "corsheaders.middleware.CorsMiddleware",
     "helpdesk.api.middleware.ApiBodySizeLimitMiddleware",
+    # NUL in a path or a query string (?q=%00) must not reach PostgreSQL (helpdesk.text).
+    "helpdesk.api.middleware.StorableUrlMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -284,7 +286,8 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's, with nesting bounded before parsing and text made storable (helpdesk.json_input).
+    "DEFAULT_PARSER_CLASSES": ["helpdesk.api.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "helpdesk.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

@@ -14,6 +14,7 @@ from channels_app.email.outbound import build_email
 from channels_app.email.parsing import parse_email
 from channels_app.models import Channel
 from channels_app.types import DeliveryReceipt, InboundMessage, OutboundMessage
+from helpdesk.text import storable
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,9 @@ class EmailChannelAdapter:
         return None
 
     def parse(self, *, channel, payload, content_type: str = "") -> list[InboundMessage]:
-        return [parse_email(payload, channel=channel)]
+        # Mail carries what PostgreSQL cannot store (a NUL in a body or a header, a surrogate a broken charset
+        # decoder left): made storable here, where every path in (webhook, IMAP, import, raw API) parses.
+        return [storable(parse_email(payload, channel=channel))]
 
     def send(self, *, channel, message: OutboundMessage) -> DeliveryReceipt:
         try:

@@ -1,22 +1,23 @@
 """Reading the JSON payloads of the channels that take our own JSON shape (the API channel, the chat widget):
 the same clear ``PayloadError`` for the same mistake, whichever channel it came through."""
 
-import json
 from collections.abc import Mapping
 
 from channels_app.adapters.base import PayloadError
+from helpdesk.json_input import JsonInputError, json_input_loads
+from helpdesk.text import storable
 
 
 def json_object_load(payload) -> Mapping:
-    """The payload (stored bytes, or an already decoded mapping) as a JSON object."""
+    """The payload (stored bytes, or an already decoded mapping) as a JSON object, its strings made storable
+    (``helpdesk.text``). Bytes are read by ``helpdesk.json_input``: nesting is bounded before parsing, and numbers
+    jsonb cannot hold are refused, each a ``PayloadError`` with the reason."""
     if isinstance(payload, Mapping):
-        return payload
+        return storable(payload)
     try:
-        data = json.loads(bytes(payload).decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise PayloadError("body is not UTF-8") from exc
-    except json.JSONDecodeError as exc:
-        raise PayloadError(f"body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+        data = json_input_loads(bytes(payload))
+    except JsonInputError as exc:
+        raise PayloadError(str(exc)) from exc
     if not isinstance(data, Mapping):
         raise PayloadError("body must be a JSON object")
     return data

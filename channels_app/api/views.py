@@ -18,6 +18,7 @@ from channels_app.selectors import (
 )
 from channels_app.services.channels import channel_create, channel_update
 from channels_app.services.inbound_receive import inbound_event_receive, inbound_event_retry
+from helpdesk.api.fields import AsciiIntegerField
 from helpdesk.api.pagination import NewestFirstCursorPagination
 from helpdesk.api.permissions import CanPostChannelMessages, IsAdmin
 from helpdesk.errors import Conflict, DomainError, PayloadTooLarge
@@ -61,6 +62,7 @@ class ChannelInputSerializer(serializers.Serializer):
         queryset=Channel._meta.get_field("default_team").related_model.objects.all(),
         required=False,
         allow_null=True,
+        pk_field=AsciiIntegerField(),
     )
     continue_open_ticket = serializers.BooleanField(required=False)
     is_active = serializers.BooleanField(required=False)

@@ -24,6 +24,7 @@ from channels_app.email.bounces import bounce_detect
 from channels_app.email.html_quotes import html_reply
 from channels_app.email.quotes import reply_text
 from channels_app.types import InboundAttachment, InboundIdentity, InboundMessage
+from helpdesk.text import text_within_limit
 
 DEFAULT_MAX_EMAIL_BYTES = 40 * 1024 * 1024
 MAX_REFERENCES = 50
@@ -116,9 +117,11 @@ def parse_email(raw: bytes, *, channel) -> InboundMessage:
     if body.skipped:
         metadata["attachments_skipped"] = body.skipped
     max_chars = limits["MAX_MESSAGE_TEXT_CHARS"]
-    if len(text) > max_chars or len(html) > max_chars * 2:
+    # Every channel's limit; the text says where it was cut (the whole message stays in the raw event).
+    text, is_text_truncated = text_within_limit(text, limit=max_chars)
+    if is_text_truncated or len(html) > max_chars * 2:
         metadata["is_truncated"] = True
-        text, html = text[:max_chars], html[: max_chars * 2]
+        html = html[: max_chars * 2]
 
     return InboundMessage(
         provider_id=_provider_id(message, raw),

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from channels_app.models import Channel, Delivery
 from channels_app.services.delivery_send import delivery_failed_event_record, delivery_unsubscribed_record
+from helpdesk.text import ascii_int
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +56,9 @@ def delivery_status_find(*, channel: Channel, message_id: str, provider_message_
     another send of the same message), so None."""
     deliveries = Delivery.objects.filter(channel=channel)
     delivery = None
-    if message_id.isdigit():
-        delivery = deliveries.filter(message_id=int(message_id)).first()
+    our_id = ascii_int(message_id)
+    if our_id is not None:
+        delivery = deliveries.filter(message_id=our_id).first()
     if delivery is None and provider_message_id:
         delivery = deliveries.filter(provider_message_id=provider_message_id).first()
     if delivery is None:

@@ -9,6 +9,7 @@ from django.utils import timezone
 # The module, not its task: tasks import the IMAP poller, which stores through this module.
 from channels_app import tasks
 from channels_app.models import Channel, InboundEvent
+from helpdesk.text import storable_text
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,11 @@ def inbound_event_receive(
 
     ``is_attempted_now``: the caller processes a new event right away (the chat widget's request), so its first
     attempt is counted in the insert (``inbound_event_process(..., is_attempt_counted=True)``), not by an update of
-    its own; should the process die meanwhile, the sweep sees the attempt as it would have."""
+    its own; should the process die meanwhile, the sweep sees the attempt as it would have.
+
+    The provider id is made storable (``helpdesk.text``: a NUL in a Message-ID or a posted id is not a 500); the
+    raw payload is stored as the bytes it is."""
+    provider_id = storable_text(provider_id)[:255]
     try:
         # Inside a caller's transaction, a savepoint keeps it usable after a duplicate's IntegrityError; outside one
         # the insert commits on its own: one statement instead of BEGIN, INSERT and COMMIT (and on_commit runs at
@@ -36,16 +41,16 @@ def inbound_event_receive(
         with transaction.atomic() if transaction.get_connection().in_atomic_block else contextlib.nullcontext():
             event = InboundEvent.objects.create(
                 channel=channel,
-                provider_id=provider_id[:255],
+                provider_id=provider_id,
                 raw=raw,
-                content_type=content_type[:100],
+                content_type=storable_text(content_type)[:100],
                 attempts=1 if is_attempted_now else 0,
             )
             event_id = event.pk
             if enqueue:
                 transaction.on_commit(lambda: tasks.process_inbound_event.delay(event_id), robust=True)
     except IntegrityError:
-        existing = InboundEvent.objects.filter(channel=channel, provider_id=provider_id[:255]).first()
+        existing = InboundEvent.objects.filter(channel=channel, provider_id=provider_id).first()
         if existing is None:
             raise
         logger.info("channels_app.inbound_duplicate", extra={"event_id": existing.pk, "channel_id": channel.pk})

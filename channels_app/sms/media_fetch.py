@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from helpdesk.text import ascii_int
+
 TWILIO_API_HOST = "api.twilio.com"
 # Where Twilio's media URL (on the API host) redirects to: ``mms.twiliocdn.com`` (short-lived URLs when HTTP auth
 # is enforced on media) and, for media stored before that, the S3 host under the ``media.twiliocdn.com`` bucket.
@@ -162,9 +164,9 @@ def _read(response: httpx.Response, *, max_bytes: int, allowed: set[str], deadli
     content_type = media_type(response.headers.get("content-type", ""))
     if content_type not in allowed:
         raise MediaRefused(f"content type {content_type or '(none)'} is not accepted")
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise MediaRefused(f"{int(declared)} bytes is over the {max_bytes}-byte limit")
+    declared = ascii_int(response.headers.get("content-length", ""), max_digits=30)
+    if declared is not None and declared > max_bytes:
+        raise MediaRefused(f"{declared} bytes is over the {max_bytes}-byte limit")
     chunks, size = [], 0
     for chunk in response.iter_bytes():
         size += len(chunk)

@@ -7,15 +7,17 @@ normalises it to E.164 with the channel's ``phone_region`` (``message_ingest``),
 a phone number at all.
 """
 
-import re
 from collections.abc import Mapping
 from urllib.parse import parse_qsl
+
+from django.conf import settings
 
 from channels_app.adapters.base import PayloadError
 from channels_app.models import Channel
 from channels_app.sms.keywords import sms_keyword_kind
 from channels_app.types import InboundIdentity, InboundMessage
-from customers.identities import normalise_phone
+from customers.identities import is_phone_shaped, normalise_phone
+from helpdesk.text import ascii_int, storable, text_within_limit
 
 # Twilio documents up to 10 media per MMS; more would be a hostile payload.
 MAX_MEDIA = 10
@@ -40,30 +42,30 @@ TWILIO_METADATA_FIELDS = (
     "ToZip",
 )
 
-# Digits with the separators people and carriers write; letters would be an alphanumeric sender id or a vanity
-# number, and a scheme ("whatsapp:+1...") another channel's address.
-_PHONE_CHARACTERS = re.compile(r"^\+?[0-9 ().\-]+$")
-
 
 def twilio_form_fields(payload: bytes | Mapping) -> dict[str, str]:
-    """The webhook's fields (the last value of a repeated one). ``PayloadError`` when it is not UTF-8 form data."""
+    """The webhook's fields (the last value of a repeated one), made storable (``helpdesk.text``: a NUL in a Body
+    is removed and a lone surrogate replaced, not a failed event). ``PayloadError`` when it is not UTF-8 form
+    data."""
     if isinstance(payload, Mapping):
         fields = {}
         for name, value in payload.items():
             if isinstance(value, list | tuple):
                 value = value[-1] if value else ""
             fields[str(name)] = "" if value is None else str(value)
-        return fields
+        return storable(fields)
     if not isinstance(payload, bytes | bytearray | memoryview):
         raise PayloadError(f"unsupported payload type {type(payload).__name__}")
     try:
-        text = bytes(payload).decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=MAX_FIELDS)
+        # "surrogatepass": a lone surrogate encoded as UTF-8 (what an emoji split between two segments can leave) is
+        # read, then replaced by storable(); any other byte that is not UTF-8 is not a form Twilio sends.
+        text = bytes(payload).decode("utf-8", "surrogatepass")
+        pairs = parse_qsl(text, keep_blank_values=True, errors="surrogatepass", max_num_fields=MAX_FIELDS)
     except UnicodeDecodeError as exc:
         raise PayloadError("the form is not valid UTF-8") from exc
     except ValueError as exc:
         raise PayloadError(f"the form cannot be parsed: {exc}") from exc
-    return dict(pairs)
+    return storable(dict(pairs))
 
 
 def parse_twilio_form(*, channel: Channel, payload: bytes | Mapping) -> InboundMessage:
@@ -78,13 +80,17 @@ def parse_twilio_form(*, channel: Channel, payload: bytes | Mapping) -> InboundM
     if "Body" not in fields:
         raise PayloadError("Body is missing")
     _check_phone(sender, channel)
-    text = fields["Body"]
+    # Twilio retries a refused webhook, so a body over the limit every channel has is kept, shortened with a note
+    # that says so (the whole body stays in the raw event).
+    text, is_truncated = text_within_limit(fields["Body"], limit=settings.HELPDESK["MAX_MESSAGE_TEXT_CHARS"])
     metadata = {
         "to": fields.get("To", ""),
-        "num_segments": _int_or_none(fields.get("NumSegments")),
+        "num_segments": ascii_int(fields.get("NumSegments")),
         "media": _media(fields),
         "twilio": {name: fields[name] for name in TWILIO_METADATA_FIELDS if fields.get(name)},
     }
+    if is_truncated:
+        metadata["is_truncated"] = True
     keyword = sms_keyword_kind(text, provider_type=fields.get("OptOutType", ""))
     if keyword:
         metadata["sms_keyword"] = keyword
@@ -94,12 +100,6 @@ def parse_twilio_form(*, channel: Channel, payload: bytes | Mapping) -> InboundM
         text=text,
         metadata=metadata,
     )
-
-
-def is_phone_shaped(value: str) -> bool:
-    """Digits and the usual separators only. phonenumbers alone would read "whatsapp:+1415..." or "1-800-FLOWERS"
-    as numbers, and those are other channels' addresses or not a person's number."""
-    return bool(_PHONE_CHARACTERS.match(value.strip()))
 
 
 def _check_phone(value: str, channel: Channel) -> None:
@@ -119,13 +119,8 @@ def _describe(value: str) -> str:
     return "alphanumeric sender id" if any(character.isalpha() for character in value) else "malformed number"
 
 
-def _int_or_none(value: str | None) -> int | None:
-    value = (value or "").strip()
-    return int(value) if value.isdigit() else None
-
-
 def _media(fields: dict[str, str]) -> list[dict[str, str]]:
-    count = min(_int_or_none(fields.get("NumMedia")) or 0, MAX_MEDIA)
+    count = min(ascii_int(fields.get("NumMedia")) or 0, MAX_MEDIA)
     media = []
     for index in range(count):
         url = (fields.get(f"MediaUrl{index}") or "").strip()

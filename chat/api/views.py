@@ -29,7 +29,9 @@ from chat.services.messages import visitor_attachment_post, visitor_message_post
 from chat.services.rate_limits import visitor_message_slot_take
 from chat.services.visitors import VisitorIdentity, visitor_leave, visitor_session_start
 from chat.tokens import visitor_token_sign, visitor_token_verify
+from helpdesk.api.fields import AsciiIntegerField
 from helpdesk.errors import NotFound, PermissionDenied
+from helpdesk.text import ascii_int
 from tickets.api.attachment_views import SAFE_IMAGE_TYPES
 
 TOKEN_HEADER = "X-Visitor-Token"  # noqa: S105 (a header name, not a secret)
@@ -220,9 +222,10 @@ class MessageListCreateApi(WidgetApi):
     )
     def get(self, request, public_key: str):
         after = request.query_params.get("after")
-        if after is not None and not after.isdigit():
-            raise serializers.ValidationError({"after": ["A message id."]})
-        after = int(after) if after is not None else None
+        if after is not None:
+            after = ascii_int(after)
+            if after is None:
+                raise serializers.ValidationError({"after": ["A message id."]})
         messages = visitor_messages_page(visitor=self.visitor, after=after)
         body = {
             "messages": [chat_message_data(message=message, channel=self.channel) for message in messages],
@@ -319,7 +322,7 @@ class ReadApi(WidgetApi):
         class Meta:
             ref_name = "ChatReadInput"
 
-        up_to = serializers.IntegerField(min_value=1, help_text="The newest message id the visitor has seen.")
+        up_to = AsciiIntegerField(min_value=1, help_text="The newest message id the visitor has seen.")
 
     @extend_schema(
         parameters=[TOKEN_PARAMETER],

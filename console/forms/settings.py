@@ -15,6 +15,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from agents.models import AgentProfile, Team
 from channels_app.models import Channel
 from channels_app.services.channels import chat_channel_settings_clean, sms_channel_config_clean
+from console.forms.fields import AsciiIntegerField
 from helpdesk.errors import DomainError
 from tickets.services.canned_admin import PLACEHOLDERS
 
@@ -168,7 +169,7 @@ class EmailChannelForm(ChannelForm):
 
     address = forms.EmailField(max_length=320, help_text="The address customers write to.")
     imap_host = forms.CharField(max_length=255, required=False, label="IMAP host", help_text="Empty: no polling.")
-    imap_port = forms.IntegerField(min_value=1, max_value=65535, required=False, label="IMAP port")
+    imap_port = AsciiIntegerField(min_value=1, max_value=65535, required=False, label="IMAP port")
     imap_security = forms.ChoiceField(choices=SECURITY, initial="ssl", label="IMAP security")
     imap_username = forms.CharField(max_length=255, required=False, label="IMAP username")
     imap_password = _secret_field("IMAP password")
@@ -179,7 +180,7 @@ class EmailChannelForm(ChannelForm):
     smtp_host = forms.CharField(
         max_length=255, required=False, label="SMTP host", help_text="Empty: the site's outgoing mail settings."
     )
-    smtp_port = forms.IntegerField(min_value=1, max_value=65535, required=False, label="SMTP port")
+    smtp_port = AsciiIntegerField(min_value=1, max_value=65535, required=False, label="SMTP port")
     smtp_security = forms.ChoiceField(choices=SECURITY, initial="starttls", label="SMTP security")
     smtp_username = forms.CharField(max_length=255, required=False, label="SMTP username")
     smtp_password = _secret_field("SMTP password")
@@ -354,7 +355,7 @@ class ChatChannelForm(ChannelForm):
     color = forms.CharField(max_length=7, required=False, label="Colour", help_text="#RRGGBB, e.g. #0055ff.")
     greeting = forms.CharField(required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
     pre_chat_form = forms.BooleanField(required=False, label="Ask for name and email before the chat starts")
-    expected_reply_minutes = forms.IntegerField(required=False, min_value=0, label="Expected reply time (minutes)")
+    expected_reply_minutes = AsciiIntegerField(required=False, min_value=0, label="Expected reply time (minutes)")
     email_channel = forms.ModelChoiceField(
         queryset=Channel.objects.filter(kind=Channel.Kind.EMAIL).order_by("name"),
         required=False,

@@ -5,6 +5,7 @@ import uuid
 from django import forms
 from django.conf import settings
 
+from console.forms.fields import AsciiIntegerField
 from tickets.models import Ticket
 
 REPLY_STATUS_CHOICES = [
@@ -19,7 +20,7 @@ class ReplyForm(forms.Form):
     channel = forms.TypedChoiceField(coerce=int, choices=(), widget=forms.Select(attrs={"id": "reply-channel"}))
     cc = forms.CharField(required=False, max_length=5000, widget=forms.TextInput(attrs={"id": "reply-cc"}))
     status = forms.ChoiceField(choices=REPLY_STATUS_CHOICES, required=False)
-    last_seen_message_id = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
+    last_seen_message_id = AsciiIntegerField(min_value=0, widget=forms.HiddenInput)
     idempotency_key = forms.CharField(max_length=100, widget=forms.HiddenInput)
     confirm_stale = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
@@ -78,7 +79,7 @@ class TicketUpdateForm(forms.Form):
     status = forms.ChoiceField(choices=Ticket.Status.choices)
     priority = forms.ChoiceField(choices=Ticket.Priority.choices)
     tags = forms.CharField(required=False, max_length=2000)
-    version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+    version = AsciiIntegerField(min_value=1, widget=forms.HiddenInput)
 
     def __init__(self, *args, agents=(), teams=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -94,7 +95,7 @@ class TicketUpdateForm(forms.Form):
 
 
 class MergeForm(forms.Form):
-    target = forms.IntegerField(min_value=1)
+    target = AsciiIntegerField(min_value=1)
     confirm_other_customer = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
 

@@ -23,6 +23,7 @@ from customers.selectors import (
 )
 from customers.services import customer_merge, customer_merge_undo
 from helpdesk.errors import Conflict, DomainError, NotFound
+from helpdesk.text import ascii_int, storable_text
 from tickets.selectors.tickets import ticket_list_for_agent
 from tickets.selectors.timeline import TimelineEntry, TimelinePage, customer_timeline
 from tickets.types import Actor
@@ -89,13 +90,15 @@ def customer_merge_view(request, customer_id: int):
     """GET with ``source`` (an id, or text to search): the confirm step showing both customers, or the matching
     customers to choose from. POST with ``source`` (an id): merge it into this customer."""
     target = customer_profile_get(customer_id=customer_id)
-    raw = (request.POST if request.method == "POST" else request.GET).get("source", "").strip()[:200]
+    # A form field read by hand: made storable as the form fields and the query string are.
+    raw = storable_text((request.POST if request.method == "POST" else request.GET).get("source", "")).strip()[:200]
     if not raw:
         return _profile_response(request, target, status=400, merge_error="Enter the id, name or email of a customer.")
     source = None
-    if raw.isdigit() and len(raw) < 19:
+    source_id = ascii_int(raw)
+    if source_id is not None:
         try:
-            source = customer_profile_get(customer_id=int(raw))
+            source = customer_profile_get(customer_id=source_id)
         except NotFound:
             if request.method == "POST":
                 return _confirm_response(request, target, None, raw, error=f"There is no customer {raw}.")
@@ -155,9 +158,9 @@ def _profile_response(
     tickets = list(ticket_list_for_agent(user=request.user, customer_id=customer.pk)[: TICKETS_SHOWN + 1])
     merges = customer_merges_recent(customer=customer)
     just_merged = None
-    merged_param = request.GET.get("merged", "")
-    if merged_param.isdigit():
-        just_merged = next((merge for merge in merges if merge.pk == int(merged_param)), None)
+    merged_id = ascii_int(request.GET.get("merged", ""))
+    if merged_id is not None:
+        just_merged = next((merge for merge in merges if merge.pk == merged_id), None)
     context = {
         "nav": "customers",
         "customer": customer,

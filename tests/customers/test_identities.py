@@ -87,6 +87,23 @@ def test_garbage_and_impossible_numbers_are_refused(written, reason):
 
 
 @pytest.mark.parametrize(
+    "written",
+    [
+        "whatsapp:+14155550100",  # another channel's address: the SMS webhook quarantines it too
+        "tel:+14155550100",
+        "1-800-FLOWERS",  # phonenumbers reads letters as keypad digits
+        "+1 415 555 0100 ext. 12",
+        "\uff0b\uff11\uff14\uff11\uff15\uff15\uff15\uff15\uff10\uff11\uff10\uff10",  # full-width digits
+        "+1 415 555\x000100",
+    ],
+)
+def test_what_is_not_written_with_ascii_digits_and_separators_is_not_a_phone_number(written):
+    """One parser for every channel: the API channel, the customer API and the SMS webhook refuse the same values."""
+    with pytest.raises(ValueError, match=r"^not a phone number$"):
+        normalise_phone(written)
+
+
+@pytest.mark.parametrize(
     ("kind", "written", "stored"),
     [
         ("external", "  user-42 ", "user-42"),

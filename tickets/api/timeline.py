@@ -7,6 +7,7 @@ from agents.selectors import user_is_agent
 from customers.selectors import customer_get
 from helpdesk.api.permissions import CanReadCustomers, IsAgent
 from helpdesk.errors import DomainError
+from helpdesk.text import ascii_int
 from tickets.api.serializers import MessageOutputSerializer, TimelineEventOutputSerializer
 from tickets.selectors.timeline import customer_timeline
 
@@ -59,10 +60,9 @@ class CustomerTimelineApi(APIView):
     )
     def get(self, request, customer_id: int):
         customer = customer_get(customer_id=customer_id, with_identities=False)
-        try:
-            limit = int(request.query_params.get("limit", 50))
-        except ValueError as exc:
-            raise DomainError("limit must be a number.") from exc
+        limit = ascii_int(request.query_params.get("limit", 50), is_signed=True)
+        if limit is None:
+            raise DomainError("limit must be a number.")
         if not 1 <= limit <= 200:
             raise DomainError("limit must be between 1 and 200.")
         is_agent = user_is_agent(request.user)

@@ -6,8 +6,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from channels_app.models import Channel
+from helpdesk.api.fields import AsciiIntegerField
 from helpdesk.api.pagination import NewestFirstCursorPagination
 from helpdesk.errors import DomainError, NotFound
+from helpdesk.text import ascii_int
 from tickets.api.serializers import MessageOutputSerializer, TicketOutputSerializer
 from tickets.models import Ticket
 from tickets.selectors.tickets import ticket_get_for_agent, ticket_list_for_agent, ticket_messages
@@ -30,11 +32,10 @@ class TicketListApi(APIView):
         if status_filter and status_filter not in Ticket.Status.values:
             raise DomainError(f"status must be one of {', '.join(Ticket.Status.values)}.")
         customer = request.query_params.get("customer")
-        if customer and not customer.isdigit():
+        customer_id = ascii_int(customer) if customer else None
+        if customer and customer_id is None:
             raise DomainError("customer must be an id.")
-        tickets = ticket_list_for_agent(
-            user=request.user, status=status_filter, customer_id=int(customer) if customer else None
-        )
+        tickets = ticket_list_for_agent(user=request.user, status=status_filter, customer_id=customer_id)
         paginator = NewestFirstCursorPagination()
         page = paginator.paginate_queryset(tickets.order_by("-id"), request, view=self)
         return paginator.get_paginated_response(TicketOutputSerializer(page, many=True).data)
@@ -43,11 +44,11 @@ class TicketListApi(APIView):
 class TicketUpdateInputSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False)
     priority = serializers.ChoiceField(choices=Ticket.Priority.choices, required=False)
-    team_id = serializers.IntegerField(required=False, allow_null=True)
-    assignee_id = serializers.IntegerField(required=False, allow_null=True)
+    team_id = AsciiIntegerField(required=False, allow_null=True)
+    assignee_id = AsciiIntegerField(required=False, allow_null=True)
     subject = serializers.CharField(max_length=500, required=False)
     tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False, max_length=50)
-    version = serializers.IntegerField(
+    version = AsciiIntegerField(
         required=False, help_text="The version you loaded; if the ticket changed since, you get 409."
     )
 
@@ -90,7 +91,7 @@ class TicketMessageListApi(APIView):
 class ReplyInputSerializer(serializers.Serializer):
     text = serializers.CharField(max_length=100_000, required=False, allow_blank=True, default="")
     html = serializers.CharField(max_length=200_000, required=False, allow_blank=True, default="")
-    channel_id = serializers.IntegerField(required=False, help_text="Default: the channel the customer last used.")
+    channel_id = AsciiIntegerField(required=False, help_text="Default: the channel the customer last used.")
     status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False, help_text="Set after replying.")
     idempotency_key = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     cc = serializers.ListField(
