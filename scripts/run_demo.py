@@ -158,6 +158,9 @@ def main() -> int:
             # Chat events are small JSON frames: compressing each cost more CPU than it saved (see the README).
             "--ws-per-message-deflate",
             "false",
+            # Client frames are small requests; a bigger one is refused (1009) before it is buffered whole.
+            "--ws-max-size",
+            "65536",
         ],
         env,
     )
