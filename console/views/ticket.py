@@ -199,6 +199,10 @@ def ticket_merge_view(request, ticket_id: int):
                 return _render_form(request, page, "merge", form=form, status=409, merge_confirm=merge_target)
             try:
                 ticket_merge(source=ticket, target=merge_target, actor=Actor.agent(request.user))
+            except NotFound:
+                # One of them moved out of the agent's sight since it was read: a 404 like any such ticket, not
+                # the ticket's page with a field error
+                raise
             except DomainError as exc:
                 form.add_error("target", exc.detail)
                 status = exc.status_code

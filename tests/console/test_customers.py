@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from channels_app.models import Channel
+from console.views import customers as customer_views
 from customers.models import Customer, CustomerIdentity, CustomerMerge
 from customers.services import customer_merge
 from tests.console.conftest import csrf_token
@@ -20,7 +21,7 @@ from tests.factories import (
     TeamFactory,
     TicketFactory,
 )
-from tickets.models import Ticket
+from tickets.models import Ticket, TimelineEvent
 from tickets.types import Actor
 
 pytestmark = pytest.mark.django_db
@@ -423,6 +424,32 @@ def test_merging_a_customer_with_another_teams_ticket_is_404_and_moves_nothing(c
     assert Ticket.objects.get(pk=ticket.pk).customer_id == source.pk
     assert Ticket.objects.get(pk=hidden.pk).customer_id == hidden.customer_id
     assert Customer.objects.get(pk=source.pk).merged_into_id is None
+
+
+def test_a_ticket_moved_to_another_team_while_the_merge_is_posted_is_404_and_moves_nothing(
+    console_client, monkeypatch, pair
+):
+    # The page's check passes (every ticket unrouted); a ticket of the source moves to Shipping before the merge
+    # locks the customers: the service refuses it under its locks
+    source, target, ticket = pair
+    token = csrf_token(console_client, customer_url(target))
+    merge = customer_views.customer_merge
+
+    def merge_after_a_move(*, source, target, actor):
+        Ticket.objects.filter(pk=ticket.pk).update(team=TeamFactory(name="Shipping"))
+        return merge(source=source, target=target, actor=actor)
+
+    monkeypatch.setattr(customer_views, "customer_merge", merge_after_a_move)
+    events_before = TimelineEvent.objects.count()
+
+    response = console_client.post(f"{customer_url(target)}merge/", {"source": source.pk, "csrfmiddlewaretoken": token})
+
+    assert response.status_code == 404
+    assert "From the old address" not in response.content.decode()
+    assert not CustomerMerge.objects.exists()
+    assert Ticket.objects.get(pk=ticket.pk).customer_id == source.pk
+    assert Customer.objects.get(pk=source.pk).merged_into_id is None
+    assert TimelineEvent.objects.count() == events_before
 
 
 def test_undoing_a_merge_that_moved_another_teams_ticket_is_404_and_moves_nothing(console_client, pair):
