@@ -419,7 +419,7 @@ def test_merging_into_a_ticket_the_agent_cannot_use_is_a_field_error(console_cli
 
 
 @pytest.mark.parametrize("moved", ["source", "target"])
-def test_a_ticket_moved_to_another_team_while_the_merge_is_posted_is_a_404_and_nothing_moves(
+def test_a_ticket_moved_to_another_team_while_the_merge_is_posted_is_refused_as_one_out_of_sight(
     console_client, monkeypatch, moved
 ):
     # Given two tickets of one customer the agent may see (unrouted; the agent is in no team)
@@ -438,9 +438,15 @@ def test_a_ticket_moved_to_another_team_while_the_merge_is_posted_is_a_404_and_n
 
     response = post(console_client, ticket, "merge", {**values, "target": str(target.pk)})
 
-    # Then it is a 404 like any ticket of another team: not the ticket's page, nothing merged
-    assert response.status_code == 404
-    assert "Where is my refund?" not in response.content.decode()
+    # Then it is answered as if the ticket had been out of sight already: this ticket a 404 (not its page), the
+    # target a field error; nothing merged
+    html = response.content.decode()
+    if moved == "source":
+        assert response.status_code == 404
+        assert "Where is my refund?" not in html
+    else:
+        assert response.status_code == 400
+        assert re.search(r'id="merge-target-error"[^>]*>\s*No such ticket\.', html)
     assert Ticket.objects.filter(merged_into__isnull=False).count() == 0
     assert Ticket.objects.get(pk=ticket.pk).status == "open"
     assert list(Message.objects.values_list("ticket_id", flat=True)) == [ticket.pk]
