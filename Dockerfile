@@ -33,4 +33,4 @@ RUN useradd --system --uid 10001 --no-create-home --home-dir /app --shell /usr/s
 USER helpdesk
 EXPOSE 8000
 # WEB_CONCURRENCY sets uvicorn's number of worker processes.
-CMD ["uvicorn", "helpdesk.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--lifespan", "off", "--ws-per-message-deflate", "false"]
+CMD ["uvicorn", "helpdesk.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--lifespan", "off", "--ws-per-message-deflate", "false", "--ws-max-size", "65536"]

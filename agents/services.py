@@ -1,4 +1,8 @@
-"""Writes for agents, teams and tokens."""
+"""Writes for agents, teams and tokens.
+
+Whatever changes what an agent may see (deactivation, role, teams, a team's members) tells the agent's open
+websocket connections on commit (``agent_access_changed_publish``): they read the access again at once and close or
+leave what the agent may no longer see, instead of keeping what they were given when they opened."""
 
 import hashlib
 import logging
@@ -11,6 +15,7 @@ from django.utils import timezone
 
 from agents.models import AgentProfile, ApiToken, Team
 from helpdesk.errors import Conflict, DomainError
+from realtime.publish import agent_access_changed_publish
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +94,7 @@ def team_add(*, actor, name: str, description: str = "", members: list[AgentProf
     except IntegrityError as exc:
         raise Conflict("A team with this name already exists.", code="team_name_taken") from exc
     team.agents.set(members)
+    agent_access_changed_publish(user_ids=[profile.user_id for profile in members])
     logger.info("agents.team_added", extra={"team_id": team.pk, "actor_id": _actor_id(actor)})
     return team
 
@@ -98,6 +104,7 @@ def team_update(*, actor, team: Team, name: str, description: str, members: list
     """Rename a team, change its description and set its members to exactly ``members`` (the row is locked, so two
     admins saving at once apply one after the other). ``Conflict(code="team_name_taken")`` on a duplicate name."""
     team = Team.objects.select_for_update().get(pk=team.pk)
+    members_before = set(team.agents.values_list("user_id", flat=True))
     name = name.strip()
     if Team.objects.filter(name__iexact=name).exclude(pk=team.pk).exists():
         raise Conflict("A team with this name already exists.", code="team_name_taken")
@@ -108,6 +115,7 @@ def team_update(*, actor, team: Team, name: str, description: str, members: list
     except IntegrityError as exc:
         raise Conflict("A team with this name already exists.", code="team_name_taken") from exc
     team.agents.set(members)
+    agent_access_changed_publish(user_ids=members_before ^ {profile.user_id for profile in members})
     logger.info("agents.team_updated", extra={"team_id": team.pk, "actor_id": _actor_id(actor)})
     return team
 
@@ -143,6 +151,7 @@ def agent_update(*, actor, user, email: str, display_name: str, role: str, teams
     profile.role = role
     profile.save(update_fields=["display_name", "role"])
     profile.teams.set(teams)
+    agent_access_changed_publish(user_ids=[user.pk])
     logger.info("agents.agent_updated", extra={"user_id": user.pk, "actor_id": _actor_id(actor)})
     return user
 
@@ -158,6 +167,7 @@ def agent_deactivate(*, actor, user) -> None:
     if user.pk in admin_ids and not admin_ids - {user.pk}:
         raise Conflict("This is the last administrator; it stays active.", code="last_admin")
     get_user_model().objects.filter(pk=user.pk).update(is_active=False)
+    agent_access_changed_publish(user_ids=[user.pk])
     logger.info("agents.agent_deactivated", extra={"user_id": user.pk, "actor_id": _actor_id(actor)})
 
 

@@ -15,10 +15,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from agents.selectors import user_is_admin
 from customers.models import ContextEvent, Customer, CustomerIdentity, CustomerMerge
 from customers.types import IdentityInput
 from helpdesk.errors import Conflict, NotFound
-from tickets.models import TimelineEvent
+from tickets.models import Ticket, TimelineEvent
+from tickets.selectors.tickets import ticket_ids_visible
 from tickets.services.events import event_record
 from tickets.types import Actor
 
@@ -332,6 +334,8 @@ def customer_merge(*, source: Customer, target: Customer, actor: Actor) -> Custo
     Locks both customer rows in id order (two merges of the same pair in opposite directions cannot deadlock), then
     re-reads them. Refused (``Conflict``): a customer into itself, into a merged customer, or a merged customer
     again. Customers merged earlier into ``source`` are re-pointed to ``target`` (no chains); that is recorded too.
+    An agent who may not see every ticket of both customers gets ``NotFound`` and nothing moves
+    (``_merge_access_check``).
     The target's blank profile fields are filled from the source (the target's values win), attributes are merged
     key by key (the target's win). A context event whose ``(source, external_id)`` the target already has stays
     with the source (the unique constraint), listed in ``moved["context_events_kept"]``.
@@ -344,6 +348,7 @@ def customer_merge(*, source: Customer, target: Customer, actor: Actor) -> Custo
     if len(locked) != 2:
         raise NotFound("No such customer.")
     source, target = locked[source.pk], locked[target.pk]
+    _merge_access_check(actor=actor, customer_ids=[source.pk, target.pk])
     if target.merged_into_id is not None:
         raise Conflict(
             f"{_label(target)} was itself merged into customer {target.merged_into_id}; merge into that one instead.",
@@ -435,7 +440,8 @@ def customer_merge_undo(*, merge: CustomerMerge, actor: Actor) -> CustomerMerge:
 
     Locks the merge row, then both customers in id order. Undoing an undone merge changes nothing and returns it
     (a retried click). Refused (``Conflict``) when the source has been merged elsewhere since (its target was merged
-    on into another customer): undo that later merge first.
+    on into another customer): undo that later merge first. ``NotFound`` for an agent who may not see every ticket
+    of both customers, as for the merge.
     """
     merge = CustomerMerge.objects.select_for_update().get(pk=merge.pk)
     if merge.undone_at is not None:
@@ -445,6 +451,7 @@ def customer_merge_undo(*, merge: CustomerMerge, actor: Actor) -> CustomerMerge:
         for row in Customer.objects.select_for_update().filter(pk__in=[merge.source_id, merge.target_id]).order_by("pk")
     }
     source, target = locked[merge.source_id], locked[merge.target_id]
+    _merge_access_check(actor=actor, customer_ids=[source.pk, target.pk])
     if source.merged_into_id != target.pk or target.merged_into_id is not None:
         raise Conflict(
             f"{_label(source)} has been merged into another customer since; undo that merge first.",
@@ -503,6 +510,25 @@ def customer_merge_undo(*, merge: CustomerMerge, actor: Actor) -> CustomerMerge:
         "customers.customer_merge_undone", extra={"merge_id": merge.pk, "source_id": source.pk, "target_id": target.pk}
     )
     return merge
+
+
+def _merge_access_check(*, actor: Actor, customer_ids: list[int]) -> None:
+    """A merge (or its undo) moves every ticket of both customers, and their next messages may continue each
+    other's tickets: an agent may do it only when they may see all of those tickets. ``NotFound`` otherwise, as
+    for any other thing an agent may not see (nothing tells them another team's ticket exists). The tickets are
+    locked (after the customers, the order ``message_ingest`` takes), so none moves to another team meanwhile.
+    The system and integrations (the company's own systems) are not limited."""
+    user = actor.user if actor.kind == TimelineEvent.ActorKind.AGENT else None
+    if user is None or user_is_admin(user):
+        return
+    ticket_ids = list(
+        Ticket.objects.select_for_update()
+        .filter(customer_id__in=customer_ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if ticket_ids_visible(user=user, ticket_ids=ticket_ids) != set(ticket_ids):
+        raise NotFound("No such customer.")
 
 
 def _label(customer: Customer) -> str:

@@ -6,9 +6,20 @@ Group names allow only ASCII letters, digits, hyphens, underscores and periods, 
 AGENTS = "agents"  # every connected agent: new tickets and messages for the queues
 
 
+def agent_group(user_id: int) -> str:
+    """Every connection of one agent: control events about their access (``realtime.publish`` ACCESS_CHANGED)."""
+    return f"agent.{int(user_id)}"
+
+
 def ticket_group(ticket_id: int) -> str:
     """Agents viewing one ticket: its messages, typing, read receipts, who else is viewing."""
     return f"ticket.{int(ticket_id)}"
+
+
+def group_ticket_id(group: str) -> int | None:
+    """The ticket a ``ticket_group`` name is for; None for any other group."""
+    prefix, _, ticket_id = group.partition(".")
+    return int(ticket_id) if prefix == "ticket" and ticket_id.isascii() and ticket_id.isdigit() else None
 
 
 def visitor_group(visitor_public_id) -> str:

@@ -13,6 +13,11 @@ the sends there, and a hop back, while the request waited; in the chat benchmark
 21 ms at p99 of each message's request. ``group_send_from_sync`` publishes to all of an event's groups in one
 pipelined round trip on a per-process Redis client, on the request's own thread. What it publishes is exactly what
 ``group_send`` would (the layer's serializer, its group channel names and shards).
+
+Why the prefix names the Redis database: publish/subscribe ignores the database number (a ``PUBLISH`` after
+``SELECT 4`` reaches subscribers that selected 0), so two desks sharing one Redis on different database numbers of
+their REDIS_URL would each push to the other's agents and visitors. The layer's prefix ends in the database
+number, as the desk's keys (presence, cache) are kept apart by it.
 """
 
 import threading
@@ -20,6 +25,7 @@ import threading
 import redis
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from channels_redis.utils import _consistent_hash, decode_hosts
+from redis.connection import parse_url
 
 # A Redis that accepts connections but does not answer must not hold a request thread for long.
 SYNC_TIMEOUT_SECONDS = 2.0
@@ -27,6 +33,7 @@ SYNC_TIMEOUT_SECONDS = 2.0
 
 class RedisPubSubLayer(RedisPubSubChannelLayer):
     def __init__(self, *args, hosts=None, prefix: str = "asgi", **kwargs) -> None:
+        prefix = database_scoped_prefix(prefix, hosts=decode_hosts(hosts))
         super().__init__(*args, hosts=hosts, prefix=prefix, **kwargs)
         # What RedisPubSubLoopLayer derives from the same settings: its group channel names and shards.
         self._sync_prefix = prefix
@@ -58,6 +65,19 @@ class RedisPubSubLayer(RedisPubSubChannelLayer):
                 if self._sync_clients is None:
                     self._sync_clients = [_client(host) for host in self._sync_hosts]
         return self._sync_clients
+
+
+def database_scoped_prefix(prefix: str, *, hosts: list[dict]) -> str:
+    """``prefix`` with the Redis database number(s) of ``hosts`` (``asgi.db4`` for ``redis://host:6379/4``; 0 when
+    none is given), so that publish/subscribe, which ignores the database, keeps desks on different ones apart."""
+    numbers = sorted({_database_number(host) for host in hosts})
+    return f"{prefix}.db{'-'.join(str(number) for number in numbers)}"
+
+
+def _database_number(host: dict) -> int:
+    if "address" in host:
+        return int(parse_url(host["address"]).get("db", 0))
+    return int(host.get("db", 0))
 
 
 def _client(host: dict) -> redis.Redis:

@@ -10,6 +10,9 @@ group it was sent to>}``, plus, for events about one ticket, ``"audience": {"tea
 agent connection drops what its agent may not see (the same rule as ``tickets.selectors.ticket_visibility_q``;
 a moved ticket's audience carries ``"previous"`` too, so the agents who lose it hear that it left), and
 ``"sender"``: the channel name of the connection that caused it, which does not get its own event back.
+
+Control events go to consumers, never to a client: ``access_changed`` (``agent_access_changed_publish``) to the
+connections of an agent whose access changed.
 """
 
 import asyncio
@@ -31,13 +34,15 @@ from channels_app.models import Channel
 from chat.models import ChatVisitor
 from chat.selectors import chat_message_data
 from helpdesk.timing import phase_add
-from realtime.groups import AGENTS, ticket_group, visitor_group
+from realtime.groups import AGENTS, agent_group, ticket_group, visitor_group
 from realtime.layers import RedisPubSubLayer
 from tickets.models import Attachment, Message, Ticket
 
 logger = logging.getLogger(__name__)
 
 EVENT_TYPE = "realtime.event"  # consumers' handler: ``realtime_event``
+# A control event: the agent's access changed (deactivated, role, teams); their connections read it again.
+ACCESS_CHANGED = "access_changed"
 # A Redis that accepts connections but does not answer must not hold a request thread for long.
 SEND_TIMEOUT_SECONDS = 2.0
 _DATETIME = DateTimeField()  # the REST API's rendering of times, so both say the same
@@ -58,6 +63,14 @@ def realtime_publish(*, groups: Iterable[str], event: dict, audience: dict | Non
     ``audience`` (``{"team_id", "assignee_id"}`` of the ticket the event is about) lets agent connections drop
     events of tickets their agent may not see. Outside a transaction the event goes at once."""
     _publish_on_commit([Publication(groups=tuple(groups), event=event, audience=audience)])
+
+
+def agent_access_changed_publish(*, user_ids: Iterable[int]) -> None:
+    """After commit, tell every open connection of these agents that what they may see changed: each reads the
+    agent's access again, closes (4403) if they are no longer an active agent, and leaves the tickets they may no
+    longer see. Call it from the service that changed the agents, inside its transaction."""
+    groups = [agent_group(user_id) for user_id in sorted(set(user_ids))]
+    _publish_on_commit([Publication(groups=tuple(groups), event={"type": ACCESS_CHANGED})])
 
 
 def _publish_on_commit(publications: list[Publication]) -> None:

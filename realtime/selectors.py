@@ -3,6 +3,7 @@ visitors a ticket's events go to. Consumers call these through ``database_sync_t
 
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.db.models import F
 
 from agents.selectors import agent_team_ids, user_is_admin, user_is_agent
@@ -14,8 +15,8 @@ from tickets.models import Message, Ticket
 
 @dataclass(frozen=True)
 class AgentViewer:
-    """An agent's connection: who, and what they may see (read once when the socket opens; a change of teams
-    applies from the next connection)."""
+    """An agent's connection: who, and what they may see. Read when the socket opens and again whenever the
+    agent's access changes (``realtime.publish.agent_access_changed_publish``) or the heartbeat comes round."""
 
     user_id: int
     name: str
@@ -29,6 +30,10 @@ class AgentViewer:
             return True
         previous = audience.get("previous")
         return self._may_see_one(audience) or (previous is not None and self._may_see_one(previous))
+
+    def may_see_current(self, audience: dict | None) -> bool:
+        """``may_see`` for the ticket as it is now only (not for the agents who could see it before a move)."""
+        return audience is None or self.is_admin or self._may_see_one(audience)
 
     def _may_see_one(self, audience: dict) -> bool:
         team_id = audience.get("team_id")
@@ -46,6 +51,25 @@ def agent_viewer_get(*, user) -> AgentViewer | None:
         is_admin=user_is_admin(user),
         team_ids=frozenset(agent_team_ids(user)),
     )
+
+
+@dataclass(frozen=True)
+class AgentAccess:
+    """What an agent's connection may see now: the user as read from the database (for the ticket selectors) and
+    the same as plain values (for filtering pushed events without a query)."""
+
+    user: object
+    viewer: AgentViewer
+
+
+def agent_access_load(*, user_id: int) -> AgentAccess | None:
+    """The agent ``user_id`` as they are in the database now, or None when they are no (longer an) active agent.
+    Two queries (the user with their profile, their teams); never the copy a connection was opened with."""
+    user = get_user_model().objects.select_related("agent_profile").filter(pk=user_id).first()
+    viewer = agent_viewer_get(user=user) if user is not None else None
+    if viewer is None:
+        return None
+    return AgentAccess(user=user, viewer=viewer)
 
 
 def visitor_current_ticket_id(*, visitor: ChatVisitor) -> int | None:

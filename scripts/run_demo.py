@@ -216,6 +216,9 @@ def child_commands(*, python: str, port: int) -> dict[str, list[str]]:
             # Chat events are small JSON frames: compressing each cost more CPU than it saved (see the README).
             "--ws-per-message-deflate",
             "false",
+            # Client frames are small requests; a bigger one is refused (1009) before it is buffered whole.
+            "--ws-max-size",
+            "65536",
         ],
         # Gossip and mingle talk between workers over broadcast, which one local worker does not need.
         "worker": [

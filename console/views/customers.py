@@ -1,9 +1,11 @@
 """Console pages for customers: the list and search, the profile with the unified timeline, merging two customers
 and undoing a merge.
 
-Who may merge: any agent, as Zendesk lets agents with the permission to edit end users merge them. Customers are
-not scoped by team (every agent may see every customer, as in the REST API); their tickets and messages are, so a
-merge may move tickets an agent cannot see, and those stay invisible to that agent afterwards.
+Who may merge: any agent, as Zendesk lets agents with the permission to edit end users merge them, but only
+customers whose tickets they may all see. Customers are not scoped by team (every agent may see every customer, as
+in the REST API); their tickets and messages are, and a merge moves every ticket of the source (and lets each
+customer's next message continue the other's tickets), so merging or unmerging a customer with a ticket of another
+team is a 404 like any other thing an agent may not see (the service checks it again under its locks).
 """
 
 from django.contrib import messages
@@ -24,7 +26,7 @@ from customers.selectors import (
 from customers.services import customer_merge, customer_merge_undo
 from helpdesk.errors import Conflict, DomainError, NotFound
 from helpdesk.text import ascii_int, storable_text
-from tickets.selectors.tickets import ticket_list_for_agent
+from tickets.selectors.tickets import customer_tickets_all_visible, ticket_list_for_agent
 from tickets.selectors.timeline import TimelineEntry, TimelinePage, customer_timeline
 from tickets.types import Actor
 
@@ -90,6 +92,7 @@ def customer_merge_view(request, customer_id: int):
     """GET with ``source`` (an id, or text to search): the confirm step showing both customers, or the matching
     customers to choose from. POST with ``source`` (an id): merge it into this customer."""
     target = customer_profile_get(customer_id=customer_id)
+    _merge_access_check(request, target)
     # A form field read by hand: made storable as the form fields and the query string are.
     raw = storable_text((request.POST if request.method == "POST" else request.GET).get("source", "")).strip()[:200]
     if not raw:
@@ -102,6 +105,8 @@ def customer_merge_view(request, customer_id: int):
         except NotFound:
             if request.method == "POST":
                 return _confirm_response(request, target, None, raw, error=f"There is no customer {raw}.")
+        else:
+            _merge_access_check(request, source)
     if request.method == "GET":
         if source is None:
             candidates = [
@@ -142,6 +147,13 @@ def customer_merge_undo_view(request, merge_id: int):
     else:
         messages.success(request, f"Merge undone: customer {merge.source_id} is separate again.")
     return redirect("console:customer", customer_id=merge.target_id)
+
+
+def _merge_access_check(request, customer: Customer) -> None:
+    """``NotFound`` (a 404) when one of the customer's tickets is out of the agent's sight: they may not merge
+    them, into or from anyone."""
+    if not customer_tickets_all_visible(user=request.user, customer_ids=[customer.pk]):
+        raise NotFound("No such customer.")
 
 
 def _profile_response(

@@ -199,6 +199,11 @@ def ticket_merge_view(request, ticket_id: int):
                 return _render_form(request, page, "merge", form=form, status=409, merge_confirm=merge_target)
             try:
                 ticket_merge(source=ticket, target=merge_target, actor=Actor.agent(request.user))
+            except NotFound:
+                # One of them moved out of the agent's sight after the reads above: answered as if it had been out
+                # of sight already (this ticket: a 404 from the read again; the target: a field error)
+                ticket = ticket_get_for_agent(user=request.user, ticket_id=ticket.pk)
+                form.add_error("target", "No such ticket.")
             except DomainError as exc:
                 form.add_error("target", exc.detail)
                 status = exc.status_code

@@ -3,7 +3,8 @@ so the customer-to-agent latency the benchmark measures (``benchmarks/chat_laten
 
 import pytest
 
-from channels_app.models import InboundEvent
+from agents.models import Team
+from channels_app.models import Channel, InboundEvent
 from chat.models import ChatVisitor
 from chat.services.messages import visitor_message_post
 from tickets.models import Message, Ticket
@@ -17,6 +18,11 @@ from tickets.models import Message, Ticket
 #   commit and the agents' push, the chat visitors to push to; then the visitor seen (at most once a minute, not
 #   here).
 MESSAGE_POST_QUERIES = 10
+# A visitor's first message opens the ticket, already routed to the channel's team (no query: the channel row
+# holds it) and its first events (created, routed) in one insert: the ticket found missing, the ticket and its
+# events inserted (3 more than a continued message's touch), then after commit the routing task for later rules
+# (run here in the process: savepoint, the ticket locked and found routed, release).
+FIRST_MESSAGE_QUERIES = MESSAGE_POST_QUERIES + 3 + 3
 # The widget API's own: the visitor (by token); the channel comes from the process's cache (chat.channel_cache),
 # filled by the first message; the answer reuses what was loaded.
 API_QUERIES = 1
@@ -45,6 +51,25 @@ def test_a_visitors_message_costs_a_fixed_number_of_queries(
     assert InboundEvent.objects.get(provider_id__endswith=":cost-1").attempts == 1
     # After commit: the push to the agents, then the one to the visitors (their query after it); no routing task.
     assert [callback.func.__name__ for callback in callbacks] == ["_send_from_sync", "_visitors_publish"]
+
+
+def test_a_visitors_first_message_opens_a_routed_ticket_at_a_fixed_cost(
+    visitor_widget, django_assert_max_num_queries, django_capture_on_commit_callbacks
+):
+    team = Team.objects.create(name="Billing")
+    Channel.objects.filter(pk=visitor_widget.channel.pk).update(default_team=team)
+    visitor = ChatVisitor.objects.select_related("channel").get()
+
+    with (
+        django_assert_max_num_queries(FIRST_MESSAGE_QUERIES),
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+    ):
+        message, created = visitor_message_post(visitor=visitor, client_id="first", text="hello")
+
+    assert created is True
+    assert Ticket.objects.values_list("team_id", flat=True).get(pk=message.ticket_id) == team.pk
+    [agents_push] = callbacks[0].keywords["publications"]
+    assert agents_push.audience == {"team_id": team.pk, "assignee_id": None}
 
 
 def test_the_widget_post_costs_the_service_and_the_api_checks_only(

@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from channels_app.models import Channel
+from console.views import customers as customer_views
 from customers.models import Customer, CustomerIdentity, CustomerMerge
 from customers.services import customer_merge
 from tests.console.conftest import csrf_token
@@ -20,7 +21,7 @@ from tests.factories import (
     TeamFactory,
     TicketFactory,
 )
-from tickets.models import Ticket
+from tickets.models import Ticket, TimelineEvent
 from tickets.types import Actor
 
 pytestmark = pytest.mark.django_db
@@ -251,7 +252,8 @@ def test_the_profile_costs_the_same_queries_whatever_the_history(
         MessageFactory(ticket=ticket)
         ContextEventFactory(customer=customer)
     merged = CustomerFactory()
-    customer_merge(source=merged, target=customer, actor=Actor.agent(console_agent))
+    # by an admin or the system: the customer has tickets this agent may not see
+    customer_merge(source=merged, target=customer, actor=Actor.system())
     console_client.get(LIST_URL)
 
     with django_assert_max_num_queries(15):
@@ -405,3 +407,74 @@ def test_undo_refused_after_the_target_was_merged_on_is_a_409_with_the_reason(co
     assert response.status_code == 409
     assert b"has been merged into another customer since; undo that merge first." in response.content
     assert CustomerMerge.objects.get(pk=first.pk).undone_at is None
+
+
+@pytest.mark.parametrize("hidden_on", ["source", "target"])
+def test_merging_a_customer_with_another_teams_ticket_is_404_and_moves_nothing(console_client, pair, hidden_on):
+    # The agent (no team) sees unrouted tickets; a Shipping ticket is out of their sight
+    source, target, ticket = pair
+    hidden = TicketFactory(customer=source if hidden_on == "source" else target, team=TeamFactory(name="Shipping"))
+    token = csrf_token(console_client, customer_url(source))
+
+    looked_up = console_client.get(f"{customer_url(target)}merge/", {"source": str(source.pk)})
+    posted = console_client.post(f"{customer_url(target)}merge/", {"source": source.pk, "csrfmiddlewaretoken": token})
+
+    assert (looked_up.status_code, posted.status_code) == (404, 404)
+    assert not CustomerMerge.objects.exists()
+    assert Ticket.objects.get(pk=ticket.pk).customer_id == source.pk
+    assert Ticket.objects.get(pk=hidden.pk).customer_id == hidden.customer_id
+    assert Customer.objects.get(pk=source.pk).merged_into_id is None
+
+
+def test_a_ticket_moved_to_another_team_while_the_merge_is_posted_is_404_and_moves_nothing(
+    console_client, monkeypatch, pair
+):
+    # The page's check passes (every ticket unrouted); a ticket of the source moves to Shipping before the merge
+    # locks the customers: the service refuses it under its locks
+    source, target, ticket = pair
+    token = csrf_token(console_client, customer_url(target))
+    merge = customer_views.customer_merge
+
+    def merge_after_a_move(*, source, target, actor):
+        Ticket.objects.filter(pk=ticket.pk).update(team=TeamFactory(name="Shipping"))
+        return merge(source=source, target=target, actor=actor)
+
+    monkeypatch.setattr(customer_views, "customer_merge", merge_after_a_move)
+    events_before = TimelineEvent.objects.count()
+
+    response = console_client.post(f"{customer_url(target)}merge/", {"source": source.pk, "csrfmiddlewaretoken": token})
+
+    assert response.status_code == 404
+    assert "From the old address" not in response.content.decode()
+    assert not CustomerMerge.objects.exists()
+    assert Ticket.objects.get(pk=ticket.pk).customer_id == source.pk
+    assert Customer.objects.get(pk=source.pk).merged_into_id is None
+    assert TimelineEvent.objects.count() == events_before
+
+
+def test_undoing_a_merge_that_moved_another_teams_ticket_is_404_and_moves_nothing(console_client, pair):
+    source, target, ticket = pair
+    hidden = TicketFactory(customer=source, team=TeamFactory(name="Shipping"))
+    merge = customer_merge(source=source, target=target, actor=Actor.system())
+    token = csrf_token(console_client, customer_url(target))
+
+    response = console_client.post(f"/console/customers/merges/{merge.pk}/undo/", {"csrfmiddlewaretoken": token})
+
+    assert response.status_code == 404
+    assert CustomerMerge.objects.get().undone_at is None
+    assert set(Ticket.objects.filter(pk__in=[ticket.pk, hidden.pk]).values_list("customer_id", flat=True)) == {
+        target.pk
+    }
+
+
+def test_an_admin_merges_customers_whatever_team_their_tickets_are(console_admin_client, pair):
+    source, target, _ = pair
+    hidden = TicketFactory(customer=source, team=TeamFactory(name="Shipping"))
+    token = csrf_token(console_admin_client, customer_url(target))
+
+    response = console_admin_client.post(
+        f"{customer_url(target)}merge/", {"source": source.pk, "csrfmiddlewaretoken": token}
+    )
+
+    assert response.status_code == 302
+    assert Ticket.objects.get(pk=hidden.pk).customer_id == target.pk

@@ -7,6 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from channels_app.models import Channel, Delivery, SmsOptOut
+from console.views import ticket as ticket_views
 from tests.channels_app.smtp_peer import smtp  # noqa: F401  (the real SMTP peer fixture)
 from tests.console.conftest import csrf_token
 from tests.factories import (
@@ -415,6 +416,41 @@ def test_merging_into_a_ticket_the_agent_cannot_use_is_a_field_error(console_cli
     assert 'id="merge-target-error"' in response.content.decode()
     ticket.refresh_from_db()
     assert ticket.merged_into_id is None
+
+
+@pytest.mark.parametrize("moved", ["source", "target"])
+def test_a_ticket_moved_to_another_team_while_the_merge_is_posted_is_refused_as_one_out_of_sight(
+    console_client, monkeypatch, moved
+):
+    # Given two tickets of one customer the agent may see (unrouted; the agent is in no team)
+    ticket = email_ticket(mailbox())
+    target = TicketFactory(customer=ticket.customer)
+    shipping = TeamFactory(name="Shipping")
+    values = form_values(open_page(console_client, ticket), "merge-form")
+    merge = ticket_views.ticket_merge
+
+    def merge_after_a_move(*, source, target, actor):
+        # An admin's move to Shipping commits after the view read both tickets, before the merge locks them
+        Ticket.objects.filter(pk=(source if moved == "source" else target).pk).update(team=shipping)
+        return merge(source=source, target=target, actor=actor)
+
+    monkeypatch.setattr(ticket_views, "ticket_merge", merge_after_a_move)
+
+    response = post(console_client, ticket, "merge", {**values, "target": str(target.pk)})
+
+    # Then it is answered as if the ticket had been out of sight already: this ticket a 404 (not its page), the
+    # target a field error; nothing merged
+    html = response.content.decode()
+    if moved == "source":
+        assert response.status_code == 404
+        assert "Where is my refund?" not in html
+    else:
+        assert response.status_code == 400
+        assert re.search(r'id="merge-target-error"[^>]*>\s*No such ticket\.', html)
+    assert Ticket.objects.filter(merged_into__isnull=False).count() == 0
+    assert Ticket.objects.get(pk=ticket.pk).status == "open"
+    assert list(Message.objects.values_list("ticket_id", flat=True)) == [ticket.pk]
+    assert not TimelineEvent.objects.filter(type=TimelineEvent.Type.TICKET_MERGED).exists()
 
 
 # --- Access and CSRF ----------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from chat.models import ChatVisitor
 from customers.models import ContextEvent, Customer, CustomerIdentity, CustomerMerge
 from customers.services import customer_merge, customer_merge_undo, customer_resolve
 from customers.types import IdentityInput
-from helpdesk.errors import Conflict
+from helpdesk.errors import Conflict, NotFound
 from tests.factories import (
     AgentFactory,
     ChannelFactory,
@@ -19,6 +19,7 @@ from tests.factories import (
     CustomerFactory,
     IdentityFactory,
     MessageFactory,
+    TeamFactory,
     TicketFactory,
     TimelineEventFactory,
 )
@@ -335,3 +336,58 @@ def test_a_merge_committed_between_reading_the_sender_and_locking_the_customer_s
     assert result.message.customer_id == target.pk
     assert result.ticket.customer_id == target.pk
     assert not Message.objects.filter(customer=source["customer"], text="Sent as the merge happened").exists()
+
+
+# --- Access: an agent merges only customers whose tickets they may all see ------------------------------------
+
+
+@pytest.mark.parametrize("hidden_on", ["source", "target"])
+def test_an_agent_may_not_merge_a_customer_with_another_teams_ticket_and_nothing_moves(hidden_on):
+    billing, shipping = TeamFactory(name="Billing"), TeamFactory(name="Shipping")
+    agent = AgentFactory()
+    agent.agent_profile.teams.add(billing)
+    source, target = CustomerFactory(), CustomerFactory()
+    own = TicketFactory(customer=source, team=billing)
+    MessageFactory(ticket=own)
+    hidden = TicketFactory(customer=source if hidden_on == "source" else target, team=shipping)
+    events_before = TimelineEvent.objects.count()
+
+    with pytest.raises(NotFound):
+        customer_merge(source=source, target=target, actor=Actor.agent(agent))
+
+    assert Ticket.objects.get(pk=own.pk).customer_id == source.pk
+    assert Ticket.objects.get(pk=hidden.pk).customer_id == hidden.customer_id
+    assert Message.objects.get(ticket=own).customer_id == source.pk
+    assert Customer.objects.get(pk=source.pk).merged_into_id is None
+    assert not CustomerMerge.objects.exists()
+    assert TimelineEvent.objects.count() == events_before
+
+
+def test_an_agent_who_sees_every_ticket_may_merge_and_the_system_always_may():
+    billing, shipping = TeamFactory(name="Billing"), TeamFactory(name="Shipping")
+    agent = AgentFactory()
+    agent.agent_profile.teams.add(billing)
+    source, target, other = CustomerFactory(), CustomerFactory(), CustomerFactory()
+    TicketFactory(customer=source, team=billing)
+    TicketFactory(customer=source, team=None)  # unrouted: every agent sees it
+    TicketFactory(customer=target, team=shipping, assignee=agent)  # assigned to them: they see it
+    hidden = TicketFactory(customer=other, team=shipping)
+
+    customer_merge(source=source, target=target, actor=Actor.agent(agent))
+    customer_merge(source=other, target=target, actor=Actor.system())
+
+    assert Ticket.objects.filter(customer=target).count() == 4
+    assert Ticket.objects.get(pk=hidden.pk).customer_id == target.pk
+
+
+def test_an_agent_may_not_undo_a_merge_that_moved_another_teams_ticket():
+    shipping = TeamFactory(name="Shipping")
+    source, target = CustomerFactory(), CustomerFactory()
+    hidden = TicketFactory(customer=source, team=shipping)
+    merge = customer_merge(source=source, target=target, actor=Actor.system())
+
+    with pytest.raises(NotFound):
+        customer_merge_undo(merge=merge, actor=Actor.agent(AgentFactory()))
+
+    assert Ticket.objects.get(pk=hidden.pk).customer_id == target.pk
+    assert CustomerMerge.objects.get().undone_at is None

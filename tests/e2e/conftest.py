@@ -28,6 +28,7 @@ from channels_app.types import InboundIdentity, InboundMessage
 from customers.models import Customer
 from customers.services import customer_identity_add
 from customers.types import IdentityInput
+from realtime.frames import SERVER_MAX_FRAME_BYTES
 from tests.channels_app.sms_fixtures import sms_channel_create
 from tests.channels_app.smtp_peer import free_port, smtp  # noqa: F401  (the real SMTP peer fixture)
 from tests.factories import AdminFactory, AgentFactory, ChannelFactory, ContextEventFactory
@@ -74,6 +75,7 @@ def live_desk(transactional_db):
         port=port,
         lifespan="off",
         ws_per_message_deflate=False,  # as production runs it
+        ws_max_size=SERVER_MAX_FRAME_BYTES,  # as production runs it (--ws-max-size)
         log_level="warning",
         timeout_graceful_shutdown=5,
     )

@@ -270,3 +270,20 @@ def test_pushed_events_reach_the_agent_without_a_hop_to_the_shared_sync_thread(m
         await socket.disconnect()
 
     run(scenario)
+
+
+def test_an_access_change_made_around_the_services_is_seen_at_the_next_heartbeat(monkeypatch):
+    # The Django admin (or a shell) deactivates the agent with no access_changed event: the heartbeat re-reads it.
+    monkeypatch.setattr("realtime.consumers.HEARTBEAT_SECONDS", 0.2)
+    agent = AgentFactory()
+    cookie = session_cookie(agent)
+
+    async def scenario():
+        socket = agent_socket(cookie=cookie)
+        await connect(socket)
+        await database_sync_to_async(type(agent).objects.filter(pk=agent.pk).update)(is_active=False)
+        assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4403}
+        assert await database_sync_to_async(agent_ids_online)() == set()
+        await socket.disconnect()
+
+    run(scenario)

@@ -131,22 +131,33 @@ def test_the_same_provider_id_on_another_channel_is_another_message(email_channe
 # --- Routing --------------------------------------------------------------------------------------------------
 
 
-def test_a_new_ticket_is_routed_to_its_channels_team_after_commit(ann, django_capture_on_commit_callbacks):
+def test_a_new_ticket_is_opened_with_its_channels_team_and_pushed_to_that_team(ann, django_capture_on_commit_callbacks):
     team = TeamFactory(name="Billing")
     channel = ChannelFactory(kind=Channel.Kind.SMS, default_team=team, continue_open_ticket=True)
 
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks() as callbacks:
         started = message_ingest(channel=channel, inbound=inbound("SM1", sender=phone()))
+        # routed in the transaction that opens it, before anything is pushed
+        assert Ticket.objects.values_list("team_id", flat=True).get(pk=started.ticket.pk) == team.pk
     with django_capture_on_commit_callbacks() as continuation_callbacks:
         message_ingest(channel=channel, inbound=inbound("SM2", sender=phone()))
 
     ticket = Ticket.objects.get(pk=started.ticket.pk)
     assert ticket.team_id == team.pk
-    assert timeline(ticket)[-1] == (
-        "team_changed",
-        "system",
-        {"from": None, "to": team.pk, "rule": "channel_default_team", "actor_label": "routing"},
-    )
+    assert timeline(ticket) == [
+        ("ticket_created", "customer", {"channel_id": channel.pk, "channel_kind": "sms"}),
+        (
+            "team_changed",
+            "system",
+            {"from": None, "to": team.pk, "rule": "channel_default_team", "actor_label": "routing"},
+        ),
+    ]
+    # The agents' push of its first message is for Billing's agents (and those who see every ticket) only
+    [agents_push] = callbacks[0].keywords["publications"]
+    assert agents_push.audience == {"team_id": team.pk, "assignee_id": None}
+    # then the visitors', then the routing task for later rules (it finds the ticket routed and changes nothing)
+    assert [callback.func.__name__ for callback in callbacks[:2]] == ["_send_from_sync", "_visitors_publish"]
+    assert len(callbacks) == 3
     # A continued ticket is not routed again: its message is only pushed, to the agents, then to chat visitors.
     assert [callback.func.__name__ for callback in continuation_callbacks] == ["_send_from_sync", "_visitors_publish"]
 

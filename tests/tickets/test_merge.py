@@ -5,13 +5,14 @@ import pytest
 from channels_app.email.outbound import our_message_id, reply_token
 from channels_app.models import Channel
 from channels_app.types import InboundIdentity, InboundMessage
-from helpdesk.errors import Conflict
+from helpdesk.errors import Conflict, NotFound
 from tests.factories import (
     AgentFactory,
     ChannelFactory,
     CustomerFactory,
     IdentityFactory,
     MessageFactory,
+    TeamFactory,
     TicketFactory,
 )
 from tickets.models import Message, Ticket, TicketParticipant, TimelineEvent
@@ -179,3 +180,22 @@ def _closed(ticket: Ticket) -> Ticket:
     Ticket.objects.filter(pk=ticket.pk).update(status="closed")
     ticket.refresh_from_db()
     return ticket
+
+
+@pytest.mark.parametrize("moved", ["source", "target"])
+def test_an_agent_may_not_merge_a_ticket_that_moved_out_of_their_sight_and_nothing_moves(pair, moved):
+    # The agent's page read both tickets while they were Billing's; one moved to Shipping before the merge.
+    source, target = pair
+    billing, shipping = TeamFactory(name="Billing"), TeamFactory(name="Shipping")
+    agent = AgentFactory()
+    agent.agent_profile.teams.add(billing)
+    Ticket.objects.filter(pk__in=[source.pk, target.pk]).update(team=billing)
+    Ticket.objects.filter(pk=source.pk if moved == "source" else target.pk).update(team=shipping)
+    messages_before = list(Message.objects.order_by("pk").values_list("pk", "ticket_id"))
+
+    with pytest.raises(NotFound):
+        ticket_merge(source=source, target=target, actor=Actor.agent(agent))
+
+    assert Ticket.objects.get(pk=source.pk).merged_into_id is None
+    assert list(Message.objects.order_by("pk").values_list("pk", "ticket_id")) == messages_before
+    assert not TimelineEvent.objects.filter(type="ticket_merged").exists()

@@ -50,6 +50,31 @@ def test_many_tickets_are_routed_as_one_at_a_time_routes_each():
     assert team_events(already) == []
 
 
+def test_a_ticket_the_task_routes_is_pushed_to_the_agents_who_saw_it_unrouted_and_its_team(
+    django_capture_on_commit_callbacks,
+):
+    # A ticket opened unrouted (its channel had no team then) is routed by the task once the channel has one
+    channel = ChannelFactory(kind=Channel.Kind.EMAIL)
+    ticket = TicketFactory(channel=channel)
+    team = TeamFactory(name="Billing")
+    Channel.objects.filter(pk=channel.pk).update(default_team=team)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        ticket_route(ticket_id=ticket.pk)
+    with django_capture_on_commit_callbacks() as again:
+        ticket_route(ticket_id=ticket.pk)
+
+    [push] = callbacks[0].keywords["publications"]
+    assert push.event["type"] == "ticket"
+    assert push.event["ticket"]["team_id"] == team.pk
+    assert push.audience == {
+        "team_id": team.pk,
+        "assignee_id": None,
+        "previous": {"team_id": None, "assignee_id": None},
+    }
+    assert again == []  # routed already: nothing changes, nothing is pushed
+
+
 def test_routing_again_changes_nothing():
     team = TeamFactory(name="Billing")
     ticket = TicketFactory(channel=ChannelFactory(kind=Channel.Kind.EMAIL, default_team=team))

@@ -47,6 +47,24 @@ def ticket_get_for_agent(*, user, ticket_id: int) -> Ticket:
     return ticket
 
 
+def ticket_ids_visible(*, user, ticket_ids) -> set[int]:
+    """Which of ``ticket_ids`` the agent may see now (one query; none for an admin, who sees every ticket, or for
+    no ids)."""
+    ids = set(ticket_ids)
+    if not ids or user_is_admin(user):
+        return ids
+    return set(Ticket.objects.filter(ticket_visibility_q(user=user), pk__in=ids).values_list("pk", flat=True))
+
+
+def customer_tickets_all_visible(*, user, customer_ids) -> bool:
+    """Whether the agent may see every ticket of these customers (merged ones included): what merging or
+    unmerging them would move. One query; none for an admin."""
+    if user_is_admin(user):
+        return True
+    hidden = Ticket.objects.filter(customer_id__in=set(customer_ids)).exclude(ticket_visibility_q(user=user))
+    return not hidden.exists()
+
+
 def ticket_messages(*, ticket: Ticket) -> QuerySet[Message]:
     return (
         Message.objects.filter(ticket=ticket)

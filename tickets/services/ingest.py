@@ -2,8 +2,9 @@
 
 ``message_ingest`` resolves the customer from the sender's identity, decides which ticket the message
 continues (``tickets.services.threading`` has the rules and who may use them), stores it with its timeline events
-and, for email, the ticket's participants, and enqueues routing after commit. It is idempotent on the channel's
-provider id.
+and, for email, the ticket's participants. A new ticket is opened with the team routing's first step gives it
+(``tickets.services.routing``), so its first message is pushed to that team's agents only; the rest of routing is
+enqueued after commit. It is idempotent on the channel's provider id.
 
 The message's ``customer`` is always its actual sender, also when it continues another customer's ticket (a
 colleague on Cc answering): the ticket shows every message, and each person's timeline shows what they wrote.
@@ -39,6 +40,7 @@ from tickets.services.events import event_record
 from tickets.services.ingest_batch import ingest_batch_current
 from tickets.services.inline_images import message_inline_images_link
 from tickets.services.participants import participants_record
+from tickets.services.routing import ticket_initial_routing, ticket_initial_routing_event
 from tickets.services.threading import ThreadMatch, thread_find
 from tickets.tasks import route_ticket
 from tickets.types import Actor
@@ -61,9 +63,9 @@ def message_ingest(
 ) -> IngestResult:
     """Store ``inbound`` on the right ticket of the right customer, once.
 
-    A new message is pushed to the agents (and the chat visitors whose conversation it is) after commit, before
-    the new ticket's routing is enqueued; ``publish=False`` is for a bulk import, which tells the agents once per
-    batch instead.
+    A new message is pushed to the agents who may see its ticket (and the chat visitors whose conversation it is)
+    after commit, before the new ticket's routing task is enqueued; ``publish=False`` is for a bulk import, which
+    tells the agents once per batch instead.
 
     Locks the customer row for the rest of the transaction, so two messages of one customer arriving at once
     cannot open two tickets. Raises ``IngestRejected`` (quarantine, do not retry) for messages that cannot be
@@ -428,10 +430,14 @@ def _ticket_open(
     *, channel: Channel, customer: Customer, inbound: InboundMessage, text: str, now, follow_up_of=None
 ) -> Ticket:
     """A new open ticket for the customer's message, already as ``_ticket_touch`` would leave it (the message is
-    its latest and its first change), so opening it takes one statement, not two."""
+    its latest and its first change), so opening it takes one statement, not two; and already routed to its first
+    team (``ticket_initial_routing``), so the push of its first message goes to that team only. Its first timeline
+    events (created, routed, the follow-up note on the earlier ticket) are one insert."""
+    routing = ticket_initial_routing(channel=channel)
     ticket = Ticket.objects.create(
         customer=customer,
         channel=channel,
+        team_id=routing.team_id,
         subject=_subject(inbound.subject, text, channel),
         follow_up_of=follow_up_of,
         last_message_at=now,
@@ -439,23 +445,40 @@ def _ticket_open(
         version=Ticket._meta.get_field("version").default + 1,
     )
     params = {"channel_id": channel.pk, "channel_kind": channel.kind}
+    events = []
     if follow_up_of is not None:
         params["follow_up_of"] = follow_up_of.pk
-        event_record(
-            customer_id=customer.pk,
-            ticket_id=follow_up_of.pk,
-            type=TimelineEvent.Type.FOLLOW_UP_CREATED,
-            actor=Actor.customer(),
-            params={"follow_up_ticket_id": ticket.pk},
+        events.append(
+            _customer_event(
+                customer_id=customer.pk,
+                ticket_id=follow_up_of.pk,
+                type=TimelineEvent.Type.FOLLOW_UP_CREATED,
+                params={"follow_up_ticket_id": ticket.pk},
+            )
         )
-    event_record(
-        customer_id=customer.pk,
-        ticket_id=ticket.pk,
-        type=TimelineEvent.Type.TICKET_CREATED,
-        actor=Actor.customer(),
+    events.append(
+        _customer_event(
+            customer_id=customer.pk, ticket_id=ticket.pk, type=TimelineEvent.Type.TICKET_CREATED, params=params
+        )
+    )
+    routed = ticket_initial_routing_event(ticket=ticket, routing=routing)
+    if routed is not None:
+        events.append(routed)
+    TimelineEvent.objects.bulk_create(events)
+    if routed is not None:
+        logger.info("tickets.ticket_routed", extra={"ticket_id": ticket.pk, "team_id": routing.team_id})
+    return ticket
+
+
+def _customer_event(*, customer_id: int, ticket_id: int, type: str, params: dict) -> TimelineEvent:
+    """The row ``event_record`` writes for the customer as actor, unsaved."""
+    return TimelineEvent(
+        customer_id=customer_id,
+        ticket_id=ticket_id,
+        type=type,
+        actor_kind=Actor.customer().kind,
         params=params,
     )
-    return ticket
 
 
 def _subject(subject: str, text: str, channel: Channel) -> str:

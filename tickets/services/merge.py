@@ -14,9 +14,10 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from helpdesk.errors import Conflict
+from helpdesk.errors import Conflict, NotFound
 from realtime.publish import ticket_changed_publish
 from tickets.models import Message, Ticket, TicketParticipant, TimelineEvent
+from tickets.selectors.tickets import ticket_ids_visible
 from tickets.services.events import event_record
 from tickets.types import Actor
 
@@ -30,12 +31,14 @@ def ticket_merge(*, source: Ticket, target: Ticket, actor: Actor) -> Ticket:
     Locks both rows, in id order (two merges of the same pair in opposite directions cannot deadlock; the second
     sees the first's result and is refused). Refused with Conflict: a ticket into itself, into a merged or closed
     ticket, a closed source that was not merged, or a merge that would make a cycle. Merging a source already merged
-    into this very target returns the target unchanged (a retried request does nothing twice).
+    into this very target returns the target unchanged (a retried request does nothing twice). ``NotFound`` when
+    the actor is an agent who may not see both tickets as they are once locked (nothing moves).
     """
     if source.pk == target.pk:
         raise Conflict("A ticket cannot be merged into itself.", code="merge_into_self")
     locked = {t.pk: t for t in Ticket.objects.select_for_update().filter(pk__in=[source.pk, target.pk]).order_by("pk")}
     source, target = locked[source.pk], locked[target.pk]
+    _merge_access_check(actor=actor, ticket_ids={source.pk, target.pk})
     if source.merged_into_id == target.pk:
         return target
     if source.merged_into_id is not None:
@@ -100,6 +103,14 @@ def ticket_merge(*, source: Ticket, target: Ticket, actor: Actor) -> Ticket:
     ticket_changed_publish(ticket=source)
     ticket_changed_publish(ticket=target)
     return target
+
+
+def _merge_access_check(*, actor: Actor, ticket_ids: set[int]) -> None:
+    """An agent merges only tickets they may see, as they are now that they are locked (either may have moved to
+    another team since the agent's page read it): ``NotFound`` otherwise, as for any ticket they may not see."""
+    is_agent = actor.kind == TimelineEvent.ActorKind.AGENT and actor.user is not None
+    if is_agent and ticket_ids_visible(user=actor.user, ticket_ids=ticket_ids) != ticket_ids:
+        raise NotFound("No such ticket.")
 
 
 def _merged_chain_reaches(*, start: Ticket, goal: int) -> bool:
