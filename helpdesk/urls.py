@@ -31,3 +31,6 @@ urlpatterns = [
     path("inbound/sms/", include("channels_app.sms.urls")),
     path("chat/", include("chat.urls")),
 ]
+
+# Under the APIs, a path that matches nothing answers JSON like every other API error.
+handler404 = "helpdesk.views.not_found"

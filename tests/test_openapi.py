@@ -1,5 +1,6 @@
 """The OpenAPI schema is valid and warning-free, and the docs page works offline: every asset is ours, served."""
 
+import base64
 from html.parser import HTMLParser
 from io import StringIO
 
@@ -108,3 +109,80 @@ def test_root_redirects_to_the_console(client):
 
     assert response.status_code == 302
     assert response["Location"] == "/console/"
+
+
+def _schema(client) -> dict:
+    return client.get("/api/v1/schema", {"format": "json"}).json()
+
+
+def _resolve(schema: dict, node: dict) -> dict:
+    while "$ref" in node:
+        node = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[1]]
+    return node
+
+
+@pytest.mark.parametrize("path", ["/api/v1/tickets", "/api/v1/customers", "/api/v1/inbound-events"])
+def test_the_cursor_paginated_lists_are_documented_as_pages(client, path):
+    """They answer {next, previous, results}: the schema said a bare array."""
+    schema = _schema(client)
+    operation = schema["paths"][path]["get"]
+
+    page = _resolve(schema, operation["responses"]["200"]["content"]["application/json"]["schema"])
+
+    assert page["type"] == "object"
+    assert set(page["properties"]) == {"next", "previous", "results"}
+    assert page["properties"]["next"]["nullable"] is True
+    assert page["properties"]["results"]["type"] == "array"
+    assert {parameter["name"] for parameter in operation["parameters"]} >= {"cursor", "limit"}
+
+
+@pytest.mark.parametrize(
+    ("component", "field"),
+    [("Message", "channel"), ("Message", "author"), ("TimelineEvent", "actor"), ("Ticket", "channel")],
+)
+def test_references_that_can_be_null_are_nullable(client, component, field):
+    """A note has no channel, an inbound message no author, a system event no actor: the API answers null."""
+    schema = _schema(client)
+    properties = schema["components"]["schemas"][f"{component}Output"]["properties"]
+
+    assert properties[field].get("nullable") is True
+
+
+def test_every_operation_documents_its_errors_as_detail(client):
+    schema = _schema(client)
+    error = schema["components"]["schemas"]["Error"]
+    assert error["required"] == ["detail"]
+
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            expected = {"400", "401", "403"} | ({"404"} if "{" in path or method != "get" else set())
+            if method in {"post", "patch", "put", "delete"}:
+                expected |= {"409", "413", "415"}
+            assert expected <= set(responses), (method, path, sorted(responses))
+            for code, response in responses.items():
+                if code >= "400":
+                    body = response["content"]["application/json"]["schema"]
+                    assert body == {"$ref": "#/components/schemas/Error"}, (method, path, code)
+
+
+def test_a_cursor_that_is_not_ours_is_a_400_not_a_500(admin_client):
+    """DRF passed a cursor's position to the query as it was: ``p=abc`` answered 500."""
+    forged = base64.b64encode(b"p=abc").decode()
+
+    for path in ("/api/v1/tickets", "/api/v1/customers", "/api/v1/inbound-events"):
+        forged_response = admin_client.get(path, {"cursor": forged})
+        garbage_response = admin_client.get(path, {"cursor": "not a cursor"})
+
+        assert forged_response.status_code == 400, path
+        assert forged_response.json()["code"] == "invalid_cursor"
+        assert garbage_response.status_code == 400, path
+
+
+def test_an_api_path_that_matches_nothing_answers_json(client):
+    response = client.get("/api/v1/tickets/not-a-number")
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Not found: no such API path."}
+    assert client.get("/console/no-such-page/")["Content-Type"].startswith("text/html")

@@ -229,6 +229,7 @@ class ChannelEventDetailApi(APIView):
 
 class InboundEventListApi(APIView):
     permission_classes = [IsAdmin]
+    pagination_class = NewestFirstCursorPagination  # also what the schema documents: {next, previous, results}
 
     @extend_schema(responses=InboundEventOutputSerializer(many=True), summary="Inbound events (admins)")
     def get(self, request):
@@ -236,7 +237,7 @@ class InboundEventListApi(APIView):
         if status_filter and status_filter not in InboundEvent.Status.values:
             raise DomainError(f"status must be one of {', '.join(InboundEvent.Status.values)}.")
         events = inbound_event_list(status=status_filter)
-        paginator = NewestFirstCursorPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(events, request, view=self)
         return paginator.get_paginated_response(InboundEventOutputSerializer(page, many=True).data)
 

@@ -100,6 +100,8 @@ class CustomerUpsertInputSerializer(serializers.Serializer):
 
 
 class CustomerListUpsertApi(APIView):
+    pagination_class = NewestFirstCursorPagination  # also what the schema documents for GET
+
     def get_permissions(self):
         if self.request.method == "POST":
             return [(CanWriteCustomers | IsAdmin)()]
@@ -112,7 +114,7 @@ class CustomerListUpsertApi(APIView):
     )
     def get(self, request):
         customers = customer_list(query=request.query_params.get("q", "").strip()[:200])
-        paginator = NewestFirstCursorPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(customers, request, view=self)
         return paginator.get_paginated_response(CustomerOutputSerializer(page, many=True).data)
 

@@ -17,6 +17,8 @@ from tickets.types import Actor
 
 
 class TicketListApi(APIView):
+    pagination_class = NewestFirstCursorPagination  # also what the schema documents: {next, previous, results}
+
     @extend_schema(
         parameters=[
             OpenApiParameter("status", str, enum=Ticket.Status.values),
@@ -35,7 +37,7 @@ class TicketListApi(APIView):
         tickets = ticket_list_for_agent(
             user=request.user, status=status_filter, customer_id=int(customer) if customer else None
         )
-        paginator = NewestFirstCursorPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(tickets.order_by("-id"), request, view=self)
         return paginator.get_paginated_response(TicketOutputSerializer(page, many=True).data)
 
