@@ -186,3 +186,68 @@ def test_an_api_path_that_matches_nothing_answers_json(client):
     assert response["Content-Type"] == "application/json"
     assert response.json() == {"detail": "Not found: no such API path."}
     assert client.get("/console/no-such-page/")["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize(
+    ("component", "required", "one_of"),
+    [
+        ("CustomerUpsertInputRequest", set(), ["external_id", "email", "phone"]),
+        ("InboundApiMessageRequest", {"id", "sender"}, ["text", "html", "attachments"]),
+        ("InboundApiSenderRequest", set(), ["external_id", "email", "phone", "chat_visitor"]),
+        ("ChannelCreateInputRequest", {"kind", "name"}, None),
+    ],
+)
+def test_request_bodies_say_which_keys_a_request_needs(client, component, required, one_of):
+    """The schema called ``{}`` a valid customer, channel and message, and never named ``chat_visitor``: a client
+    built from it was refused with a 400 it could not have known of."""
+    body = _schema(client)["components"]["schemas"][component]
+
+    assert set(body.get("required", [])) == required
+    assert body.get("anyOf") == ([{"required": [key]} for key in one_of] if one_of else None)
+    assert set(one_of or []) <= set(body["properties"])
+
+
+def test_request_bodies_carry_the_limits_the_api_enforces(client, settings):
+    components = _schema(client)["components"]["schemas"]
+    message = components["InboundApiMessageRequest"]["properties"]
+    sender = components["InboundApiSenderRequest"]["properties"]
+    attachment = components["InboundApiAttachmentRequest"]["properties"]
+
+    assert (message["id"]["maxLength"], message["id"]["pattern"]) == (255, r"\S")
+    assert message["text"]["maxLength"] == settings.HELPDESK["MAX_MESSAGE_TEXT_CHARS"]
+    assert message["subject"]["maxLength"] == 500
+    assert message["ticket_id"]["minimum"] == 1
+    assert sender["email"]["format"] == "email"
+    assert sender["name"]["maxLength"] == 200
+    assert attachment["content_base64"]["format"] == "byte"
+    assert components["CustomerUpsertInputRequest"]["properties"]["email"]["format"] == "email"
+    assert components["ContextEventRequest"]["properties"]["payload"]["type"] == "object"
+
+
+def test_query_parameters_carry_their_bounds(client):
+    paths = _schema(client)["paths"]
+
+    def parameter(path, name):
+        return next(p for p in paths[path]["get"]["parameters"] if p["name"] == name)["schema"]
+
+    assert parameter("/api/v1/customers/{customer_id}/timeline", "limit") == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 200,
+        "default": 50,
+    }
+    assert parameter("/api/v1/tickets", "customer") == {"type": "integer", "minimum": 1}
+
+
+def test_an_api_channel_receipt_documents_every_field_it_answers(client, integration_client, api_channel):
+    """The receipt answered ``customer_id``, ``url``, ``reason``... that the schema did not name."""
+    components = _schema(client)["components"]["schemas"]
+    message = {"id": "m-1", "sender": {"email": "ann@example.com"}, "text": "Hello"}
+
+    posted = integration_client.post(f"/api/v1/channels/{api_channel.pk}/messages", message, format="json")
+    polled = integration_client.get(posted.json()["url"])
+
+    assert posted.status_code == 202
+    assert set(posted.json()) == set(components["InboundEventPostReceipt"]["properties"])
+    assert polled.status_code == 200
+    assert set(polled.json()) == set(components["InboundEventReceipt"]["properties"])

@@ -5,10 +5,16 @@ follows from what it is, so the schema class adds them to every operation instea
 400 (a malformed or invalid request), 401 (no or a bad token), 403 (not allowed); 404 where the path or the body
 names an object; 409, 413 and 415 where a request body is sent. A view that documents one of these itself keeps its own
 description; one documented without a body gets the error body.
+
+A request body that needs at least one of several keys (a customer is found by external id, email or phone)
+says so with ``schema_requires_one_of`` on its serializer: the schema gets ``anyOf: [{required: [key]}, ...]``,
+so a generated request that the schema calls valid is not refused for that.
 """
 
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.plumbing import is_patched_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -32,7 +38,24 @@ class ErrorSerializer(serializers.Serializer):
         ref_name = "Error"
 
 
+@extend_schema_field(OpenApiTypes.BYTE)
+class Base64Field(serializers.CharField):
+    """A string documented as base64 (``format: byte``); whoever reads it decodes and validates it."""
+
+
+@extend_schema_field({"type": "object", "additionalProperties": {}})
+class JsonObjectField(serializers.JSONField):
+    """A JSON value documented as an object, for fields whose validation accepts only objects."""
+
+
 class HelpdeskAutoSchema(AutoSchema):
+    def _map_serializer(self, serializer, direction, bypass_extensions=False):
+        schema = super()._map_serializer(serializer, direction, bypass_extensions)
+        keys = getattr(serializer, "schema_requires_one_of", ())
+        if keys and direction == "request" and not is_patched_serializer(serializer, direction):
+            schema["anyOf"] = [{"required": [key]} for key in keys]
+        return schema
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         for code in self._error_codes():

@@ -22,7 +22,7 @@ class TicketListApi(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("status", str, enum=Ticket.Status.values),
-            OpenApiParameter("customer", int),
+            OpenApiParameter("customer", {"type": "integer", "minimum": 1}, description="Only this customer's."),
         ],
         responses=TicketOutputSerializer(many=True),
         summary="Tickets the agent may see, newest first",
