@@ -8,6 +8,9 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
+from channels_app.models import InboundEvent
+from channels_app.services.inbound_receive import inbound_event_receive
+
 pytestmark = pytest.mark.django_db
 
 
@@ -251,3 +254,15 @@ def test_an_api_channel_receipt_documents_every_field_it_answers(client, integra
     assert set(posted.json()) == set(components["InboundEventPostReceipt"]["properties"])
     assert polled.status_code == 200
     assert set(polled.json()) == set(components["InboundEventReceipt"]["properties"])
+
+
+def test_a_retried_event_answers_the_documented_202(client, admin_client, api_channel):
+    """The schema said 200; the retry answers 202 (queued)."""
+    event, _ = inbound_event_receive(channel=api_channel, provider_id="e-1", raw=b"{}", content_type="application/json")
+    InboundEvent.objects.filter(pk=event.pk).update(status=InboundEvent.Status.FAILED)
+    responses = _schema(client)["paths"]["/api/v1/inbound-events/{event_id}/retry"]["post"]["responses"]
+
+    response = admin_client.post(f"/api/v1/inbound-events/{event.public_id}/retry")
+
+    assert response.status_code == 202
+    assert "202" in responses and "200" not in responses

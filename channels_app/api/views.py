@@ -272,7 +272,14 @@ class InboundEventListApi(APIView):
 class InboundEventRetryApi(APIView):
     permission_classes = [IsAdmin]
 
-    @extend_schema(request=None, responses=InboundEventOutputSerializer, summary="Process a failed event again")
+    @extend_schema(
+        request=None,
+        responses={
+            202: OpenApiResponse(InboundEventOutputSerializer, description="Queued to be processed again."),
+            409: OpenApiResponse(description="Not a failed or quarantined event."),
+        },
+        summary="Process a failed event again",
+    )
     def post(self, request, event_id: str):
         event = inbound_event_get(public_id=event_id)
         if not inbound_event_retry(event=event):
