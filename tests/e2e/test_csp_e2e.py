@@ -7,7 +7,9 @@ docs (Swagger UI from drf-spectacular-sidecar), the Django admin, the chat widge
 shop's page whose own policy allows no inline script or style at all.
 """
 
+import os
 import re
+from pathlib import Path
 
 import pytest
 from django.template.loader import render_to_string
@@ -192,3 +194,53 @@ def test_a_violation_is_caught_and_fails_the_test(console_desk, browser_contexts
     assert len(context.problems) >= 1
     assert all(problem.startswith("CSP violation:") for problem in context.problems)
     assert any('"directive":"style-src-elem"' in problem for problem in context.problems)
+
+
+def _fits_its_width(page, styled: str) -> dict:
+    """How far the page is wider than the window (0 when it fits), and whether the element ``styled`` still has
+    the browser's default font (its stylesheet was blocked or lost)."""
+    return page.evaluate(
+        """(styled) => {
+            const font = getComputedStyle(document.querySelector(styled)).fontFamily;
+            return {
+                overflow: Math.max(0, document.documentElement.scrollWidth - document.documentElement.clientWidth),
+                unstyled: font.startsWith('"Times New Roman"') || font === 'serif',
+            };
+        }""",
+        styled,
+    )
+
+
+@pytest.mark.parametrize("width", [1440, 1024])
+def test_the_pages_keep_their_layout_under_the_policy(console_story, browser_contexts, settings, tmp_path, width):
+    """With styles only from files, each page is styled and fits a 1440 or 1024 px wide window (no sideways
+    scroll). Screenshots go to E2E_SCREENSHOT_DIR when it is set (to look at them), else to the test's tmp dir."""
+    story = console_story
+    settings.DEBUG = True  # for the chat demo page (the server thread answers with it)
+    shots = Path(os.environ.get("E2E_SCREENSHOT_DIR") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    context = browser_contexts(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    pages = {
+        "login": "/console/login/",
+        "queue": "/console/queues/open/",
+        "ticket": f"/console/tickets/{story.ticket.pk}/",
+        "customer": f"/console/customers/{story.customer.pk}/",
+        "settings": "/console/settings/",
+        "api-docs": "/api/v1/docs",
+        "admin": "/admin/",
+        "chat-demo": f"/chat/demo/{story.chat.public_key}/",
+    }
+    layout = {}
+
+    for name, path in pages.items():
+        if name == "queue":
+            console_login(page, desk=story.desk, username="ada")
+        open_page(page, story.desk.url + path)
+        if name == "api-docs":
+            expect(page.locator(".swagger-ui .opblock").first).to_be_visible(timeout=WAIT_MS)
+        page.screenshot(path=shots / f"{width}-{name}.png")
+        layout[name] = _fits_its_width(page, ".swagger-ui .info" if name == "api-docs" else "body")
+
+    assert layout == {name: {"overflow": 0, "unstyled": False} for name in pages}
+    assert context.problems == []
