@@ -23,8 +23,9 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 # lists them. Naming each app here had left chat, console and realtime out, and the image could not start.
 COPY . ./
 
-# Static files are collected into the image (hashed names, compressed; whitenoise serves them). media/ and
-# beat/ become volumes; they are created here so that the volumes start owned by the unprivileged user.
+# Static files are collected into the image (hashed names, compressed; whitenoise serves them); the web server
+# would collect them itself at start if they were missing or stale (helpdesk/staticfiles.py). media/ and beat/
+# become volumes; they are created here so that the volumes start owned by the unprivileged user.
 RUN useradd --system --uid 10001 --no-create-home --home-dir /app --shell /usr/sbin/nologin helpdesk \
     && mkdir -p /var/lib/helpdesk/media /var/lib/helpdesk/beat \
     && python manage.py collectstatic --noinput --verbosity 0 \

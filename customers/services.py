@@ -236,8 +236,8 @@ def customer_upsert(
     for field in PROFILE_FIELDS:
         if field in profile:
             value = profile[field]
-            if field == "lifetime_value" and value is not None:
-                value = Decimal(value)
+            if field == "lifetime_value":
+                value = None if value is None else Decimal(value)
             elif value is None:
                 value = ""
             setattr(customer, field, value)

@@ -15,6 +15,11 @@ os.environ.setdefault("DATABASE_POOL", "true")
 # handler that runs a request's middleware and view in one hop to a thread (helpdesk/asgi_handler.py).
 django.setup(set_prefix=False)
 
+from helpdesk.staticfiles import static_files_collect_if_stale  # noqa: E402
+
+# Before the handler builds its middleware: WhiteNoise indexes STATIC_ROOT once, when it is created.
+static_files_collect_if_stale()
+
 from helpdesk.asgi_handler import SyncChainASGIHandler  # noqa: E402
 
 django_asgi_app = SyncChainASGIHandler()

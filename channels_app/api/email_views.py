@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,6 +13,7 @@ from channels_app.email.webhooks import CONTENT_TYPE
 from channels_app.models import Channel
 from channels_app.services.inbound_receive import inbound_event_receive
 from helpdesk.api.permissions import CanPostChannelMessages
+from helpdesk.api.schema import ErrorSerializer
 from helpdesk.errors import Conflict, DomainError, PayloadTooLarge
 
 
@@ -23,7 +24,7 @@ class EmailRawReceiptSerializer(serializers.Serializer):
     url = serializers.CharField(help_text="Poll this for the processing status.")
 
 
-_ERROR = inline_serializer(name="EmailRawError", fields={"detail": serializers.CharField()})
+_ERROR = ErrorSerializer
 
 
 class ChannelEmailRawApi(APIView):

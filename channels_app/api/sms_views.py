@@ -1,6 +1,6 @@
 """What a draft SMS costs: its encoding and segment count, for the reply box of an SMS conversation."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -9,6 +9,7 @@ from channels_app.models import Channel
 from channels_app.selectors import channel_get
 from channels_app.sms.segments import sms_segments
 from helpdesk.api.permissions import IsAgent
+from helpdesk.api.schema import ErrorSerializer
 from helpdesk.errors import NotFound
 
 # As long as the API lets a message text be (MAX_MESSAGE_TEXT_CHARS is far above any SMS).
@@ -39,10 +40,7 @@ class ChannelSmsSegmentsApi(APIView):
         request=InputSerializer,
         responses={
             200: OutputSerializer,
-            404: OpenApiResponse(
-                inline_serializer(name="SmsSegmentsNotFound", fields={"detail": serializers.CharField()}),
-                description="No such channel, or not an SMS channel.",
-            ),
+            404: OpenApiResponse(ErrorSerializer, description="No such channel, or not an SMS channel."),
         },
         summary="Count the SMS segments of a draft (agents)",
     )

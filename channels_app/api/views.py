@@ -1,7 +1,7 @@
 """Channel endpoints: admins configure channels; the API channel takes messages from the company's systems."""
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,6 +21,7 @@ from channels_app.services.inbound_receive import inbound_event_receive, inbound
 from helpdesk.api.fields import AsciiIntegerField
 from helpdesk.api.pagination import NewestFirstCursorPagination
 from helpdesk.api.permissions import CanPostChannelMessages, IsAdmin
+from helpdesk.api.schema import Base64Field
 from helpdesk.errors import Conflict, DomainError, PayloadTooLarge
 
 
@@ -68,6 +69,13 @@ class ChannelInputSerializer(serializers.Serializer):
     is_active = serializers.BooleanField(required=False)
 
 
+class ChannelCreateInputSerializer(ChannelInputSerializer):
+    """What the schema documents for a create: a kind and a name are needed (the view says so with a 400)."""
+
+    kind = serializers.ChoiceField(choices=Channel.Kind.choices)
+    name = serializers.CharField(max_length=100)
+
+
 class ChannelListCreateApi(APIView):
     permission_classes = [IsAdmin]
 
@@ -75,7 +83,9 @@ class ChannelListCreateApi(APIView):
     def get(self, request):
         return Response(ChannelOutputSerializer(channel_list(), many=True).data)
 
-    @extend_schema(request=ChannelInputSerializer, responses={201: ChannelOutputSerializer}, summary="Create a channel")
+    @extend_schema(
+        request=ChannelCreateInputSerializer, responses={201: ChannelOutputSerializer}, summary="Create a channel"
+    )
     def post(self, request):
         data = ChannelInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -126,50 +136,67 @@ def _event_body(event: InboundEvent, *, duplicate: bool = False) -> dict:
     return body
 
 
-_NEUTRAL_MESSAGE = inline_serializer(
-    name="InboundApiMessage",
-    fields={
-        "id": serializers.CharField(help_text="Your id for this message; the same id twice is one message."),
-        "sender": inline_serializer(
-            name="InboundApiSender",
-            fields={
-                "external_id": serializers.CharField(required=False, help_text="Your system's id for the person."),
-                "email": serializers.EmailField(required=False),
-                "phone": serializers.CharField(required=False, help_text="Any format; stored as E.164."),
-                "name": serializers.CharField(required=False),
-                "verified": serializers.BooleanField(required=False, help_text="You verified email/phone."),
-            },
-        ),
-        "subject": serializers.CharField(required=False),
-        "text": serializers.CharField(required=False),
-        "html": serializers.CharField(required=False, help_text="Sanitised before it is stored."),
-        "sent_at": serializers.DateTimeField(required=False),
-        "ticket_id": serializers.IntegerField(required=False, help_text="Continue this ticket (must be the sender's)."),
-        "in_reply_to": serializers.ListField(child=serializers.CharField(), required=False),
-        "attachments": serializers.ListField(
-            child=inline_serializer(
-                name="InboundApiAttachment",
-                fields={
-                    "filename": serializers.CharField(),
-                    "content_type": serializers.CharField(required=False),
-                    "content_base64": serializers.CharField(),
-                },
-            ),
-            required=False,
-        ),
-        "metadata": serializers.DictField(required=False),
-    },
-)
-_EVENT_RESPONSE = inline_serializer(
-    name="InboundEventReceipt",
-    fields={
-        "id": serializers.UUIDField(),
-        "status": serializers.CharField(),
-        "message_id": serializers.IntegerField(allow_null=True),
-        "ticket_id": serializers.IntegerField(allow_null=True),
-        "duplicate": serializers.BooleanField(),
-    },
-)
+# What the API channel's adapter (channels_app/adapters/api.py) accepts, for the schema: the view hands the raw
+# body to the adapter, which is what validates it.
+_NON_BLANK = r"\S"
+
+
+class InboundApiSenderSerializer(serializers.Serializer):
+    schema_requires_one_of = ("external_id", "email", "phone", "chat_visitor")
+
+    external_id = serializers.CharField(required=False, max_length=320, help_text="Your system's id for the person.")
+    email = serializers.EmailField(required=False, max_length=320)
+    phone = serializers.CharField(
+        required=False, max_length=320, help_text="A phone number in any format (stored as E.164); else 400."
+    )
+    chat_visitor = serializers.CharField(required=False, max_length=320, help_text="A chat visitor's public id.")
+    name = serializers.CharField(required=False, max_length=200)
+    verified = serializers.BooleanField(required=False, help_text="You verified email/phone.")
+
+
+class InboundApiAttachmentSerializer(serializers.Serializer):
+    filename = serializers.CharField(max_length=255)
+    content_type = serializers.CharField(required=False, max_length=100)
+    content_base64 = Base64Field(help_text="The file's bytes in standard base64.")
+
+
+class InboundApiMessageSerializer(serializers.Serializer):
+    """A text, an html body or an attachment; the sender by at least one identity."""
+
+    schema_requires_one_of = ("text", "html", "attachments")
+
+    id = serializers.RegexField(
+        _NON_BLANK, max_length=255, help_text="Your id for this message; the same id twice is one message."
+    )
+    sender = InboundApiSenderSerializer()
+    subject = serializers.CharField(required=False, max_length=500)
+    text = serializers.RegexField(_NON_BLANK, required=False, max_length=settings.HELPDESK["MAX_MESSAGE_TEXT_CHARS"])
+    html = serializers.RegexField(
+        _NON_BLANK,
+        required=False,
+        max_length=settings.HELPDESK["MAX_MESSAGE_TEXT_CHARS"] * 2,
+        help_text="Sanitised before it is stored.",
+    )
+    sent_at = serializers.DateTimeField(required=False)
+    ticket_id = serializers.IntegerField(
+        required=False, min_value=1, help_text="Continue this ticket (must be the sender's)."
+    )
+    in_reply_to = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Ids of earlier messages; the first 50 are kept."
+    )
+    attachments = serializers.ListField(child=InboundApiAttachmentSerializer(), required=False, min_length=1)
+    metadata = serializers.DictField(required=False)
+
+
+class InboundEventReceiptSerializer(InboundEventOutputSerializer):
+    message_id = serializers.IntegerField(allow_null=True, help_text="Set once the event is processed.")
+    ticket_id = serializers.IntegerField(allow_null=True)
+    customer_id = serializers.IntegerField(allow_null=True)
+    duplicate = serializers.BooleanField(help_text="This id was posted before: the stored event is answered.")
+
+
+class InboundEventPostReceiptSerializer(InboundEventReceiptSerializer):
+    url = serializers.URLField(help_text="Poll this for the processing status.")
 
 
 class ChannelMessageCreateApi(APIView):
@@ -179,10 +206,10 @@ class ChannelMessageCreateApi(APIView):
     permission_classes = [CanPostChannelMessages]
 
     @extend_schema(
-        request=_NEUTRAL_MESSAGE,
+        request=InboundApiMessageSerializer,
         responses={
-            202: _EVENT_RESPONSE,
-            200: OpenApiResponse(_EVENT_RESPONSE, description="Already received: the stored event."),
+            202: InboundEventPostReceiptSerializer,
+            200: OpenApiResponse(InboundEventPostReceiptSerializer, description="Already received: the stored event."),
             400: OpenApiResponse(description="Malformed message."),
             413: OpenApiResponse(description="Body over API_MAX_BODY_BYTES."),
             415: OpenApiResponse(description="Not JSON."),
@@ -222,7 +249,7 @@ class ChannelMessageCreateApi(APIView):
 class ChannelEventDetailApi(APIView):
     permission_classes = [CanPostChannelMessages | IsAdmin]
 
-    @extend_schema(responses=_EVENT_RESPONSE, summary="Status of a posted message")
+    @extend_schema(responses=InboundEventReceiptSerializer, summary="Status of a posted message")
     def get(self, request, channel_id: int, event_id: str):
         channel = channel_get(channel_id=channel_id)
         event = inbound_event_get(public_id=event_id, channel=channel)
@@ -231,6 +258,7 @@ class ChannelEventDetailApi(APIView):
 
 class InboundEventListApi(APIView):
     permission_classes = [IsAdmin]
+    pagination_class = NewestFirstCursorPagination  # also what the schema documents: {next, previous, results}
 
     @extend_schema(responses=InboundEventOutputSerializer(many=True), summary="Inbound events (admins)")
     def get(self, request):
@@ -238,7 +266,7 @@ class InboundEventListApi(APIView):
         if status_filter and status_filter not in InboundEvent.Status.values:
             raise DomainError(f"status must be one of {', '.join(InboundEvent.Status.values)}.")
         events = inbound_event_list(status=status_filter)
-        paginator = NewestFirstCursorPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(events, request, view=self)
         return paginator.get_paginated_response(InboundEventOutputSerializer(page, many=True).data)
 
@@ -246,7 +274,14 @@ class InboundEventListApi(APIView):
 class InboundEventRetryApi(APIView):
     permission_classes = [IsAdmin]
 
-    @extend_schema(request=None, responses=InboundEventOutputSerializer, summary="Process a failed event again")
+    @extend_schema(
+        request=None,
+        responses={
+            202: OpenApiResponse(InboundEventOutputSerializer, description="Queued to be processed again."),
+            409: OpenApiResponse(description="Not a failed or quarantined event."),
+        },
+        summary="Process a failed event again",
+    )
     def post(self, request, event_id: str):
         event = inbound_event_get(public_id=event_id)
         if not inbound_event_retry(event=event):

@@ -7,6 +7,7 @@ origin (``PUBLIC_BASE_URL``) must be in the channel's ``allowed_origins``, as a 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.templatetags.static import static
 
 from chat.embed import widget_script_url
 
@@ -17,5 +18,9 @@ def chat_demo(request: HttpRequest, public_key: str) -> HttpResponse:
     return render(
         request,
         "chat/demo.html",
-        {"public_key": public_key, "widget_src": widget_script_url(base_url=request.build_absolute_uri("/"))},
+        {
+            "public_key": public_key,
+            "widget_src": widget_script_url(base_url=request.build_absolute_uri("/")),
+            "stylesheet_href": static("chat/demo.css"),
+        },
     )

@@ -4,7 +4,8 @@ import json
 import zoneinfo
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,6 +17,7 @@ from customers.services import context_event_record, customer_upsert
 from customers.types import IdentityInput
 from helpdesk.api.pagination import NewestFirstCursorPagination
 from helpdesk.api.permissions import CanReadCustomers, CanWriteCustomers, IsAdmin, IsAgent
+from helpdesk.api.schema import JsonObjectField
 
 MAX_ATTRIBUTES_BYTES = 32 * 1024
 MAX_CONTEXT_PAYLOAD_BYTES = 64 * 1024
@@ -55,9 +57,16 @@ def _json_size(value) -> int:
     return len(json.dumps(value, default=str))
 
 
+@extend_schema_field(OpenApiTypes.EMAIL)
+class _EmailIdentityField(serializers.CharField):
+    """Documented as an email address; ``normalise_identity`` validates it, saying why when it is not one."""
+
+
 class CustomerUpsertInputSerializer(serializers.Serializer):
+    schema_requires_one_of = ("external_id", "email", "phone")
+
     external_id = serializers.CharField(max_length=320, required=False)
-    email = serializers.CharField(max_length=320, required=False)
+    email = _EmailIdentityField(max_length=320, required=False)
     phone = serializers.CharField(max_length=64, required=False)
     email_verified = serializers.BooleanField(required=False, default=True)
     phone_verified = serializers.BooleanField(required=False, default=True)
@@ -100,6 +109,8 @@ class CustomerUpsertInputSerializer(serializers.Serializer):
 
 
 class CustomerListUpsertApi(APIView):
+    pagination_class = NewestFirstCursorPagination  # also what the schema documents for GET
+
     def get_permissions(self):
         if self.request.method == "POST":
             return [(CanWriteCustomers | IsAdmin)()]
@@ -112,7 +123,7 @@ class CustomerListUpsertApi(APIView):
     )
     def get(self, request):
         customers = customer_list(query=request.query_params.get("q", "").strip()[:200])
-        paginator = NewestFirstCursorPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(customers, request, view=self)
         return paginator.get_paginated_response(CustomerOutputSerializer(page, many=True).data)
 
@@ -149,6 +160,8 @@ class CustomerDetailApi(APIView):
 
 
 class ContextEventSerializer(serializers.ModelSerializer):
+    payload = JsonObjectField(required=False)
+
     class Meta:
         model = ContextEvent
         fields = ["id", "type", "payload", "occurred_at", "external_id", "source", "created_at"]

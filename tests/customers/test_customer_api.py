@@ -97,6 +97,18 @@ def test_upsert_with_identities_of_two_customers_is_a_conflict_and_changes_nothi
     assert Customer.objects.count() == 2
 
 
+@pytest.mark.parametrize("cleared", [None, ""], ids=["null", "empty string"])
+def test_a_lifetime_value_can_be_cleared(cleared, crm):
+    """Found by schemathesis: clearing it stored "" in a decimal column, a 500 (and the upsert was lost)."""
+    upsert(crm, external_id="crm-9", lifetime_value="120.50")
+
+    response = upsert(crm, external_id="crm-9", lifetime_value=cleared)
+
+    assert response.status_code == 200
+    assert response.json()["lifetime_value"] is None
+    assert Customer.objects.get().lifetime_value is None
+
+
 @pytest.mark.parametrize(
     ("body", "errors"),
     [

@@ -2,7 +2,7 @@
 
 axe-core comes from the npm registry, pinned in tests/e2e/package.json and package-lock.json, and installed with
 ``npm ci --prefix tests/e2e`` (``make test`` does it when tests/e2e/node_modules is missing). Nothing is fetched at
-test time and no CDN is involved: the test reads the installed file and adds it to the page as an inline script.
+test time and no CDN is involved: the test reads the installed file and evaluates it in the page.
 """
 
 from dataclasses import dataclass
@@ -47,12 +47,18 @@ def axe_source() -> str:
     return AXE_SCRIPT.read_text(encoding="utf-8")
 
 
+def axe_inject(page) -> None:
+    """Load axe-core into ``page`` once. Evaluated through the browser's debugging protocol, not added as an inline
+    <script>, which the pages' Content-Security-Policy blocks (as it must)."""
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(axe_source())
+
+
 def axe_violations(page, *, context: str | dict | None = None) -> list[Violation]:
     """Every violation axe finds on ``page`` as it is now (all impacts), in axe's order.
 
     ``context`` narrows the check (a selector or axe's include/exclude object); by default the whole document."""
-    if not page.evaluate("() => typeof window.axe === 'object'"):
-        page.add_script_tag(content=axe_source())
+    axe_inject(page)
     results = page.evaluate(
         "async ([context, options]) => await window.axe.run(context ?? document, options)",
         [context, RUN_OPTIONS],

@@ -101,6 +101,7 @@ class HostSite:
 
     def __init__(self) -> None:
         self.page = b""
+        self.headers: dict[str, str] = {}  # sent with the page, e.g. the shop's own Content-Security-Policy
         site = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -111,6 +112,8 @@ class HostSite:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(site.page)))
+                for name, value in site.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(site.page)
 
@@ -176,12 +179,50 @@ def console_login(page, *, desk: LiveDesk, username: str, password: str = AGENT_
     page.wait_for_url(lambda url: "/console/login/" not in url)
 
 
+# Every Content-Security-Policy violation of a page, as the browser reports it to the page itself (the event the
+# spec defines; Chromium also logs "Refused to ..." errors, recorded below), written to the console with a marker.
+CSP_VIOLATION_MARKER = "csp-violation:"
+CSP_VIOLATION_LISTENER = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error("MARKER " + JSON.stringify({
+    directive: event.effectiveDirective, blocked: event.blockedURI, source: event.sourceFile,
+    line: event.lineNumber, sample: event.sample, page: document.location.pathname,
+  }));
+});
+""".replace("MARKER", CSP_VIOLATION_MARKER)
+
+
+def csp_problem(message) -> str | None:
+    """What a console message says about a CSP violation, or None when it says nothing about one."""
+    text = message.text
+    if text.startswith(CSP_VIOLATION_MARKER):
+        return f"CSP violation: {text.removeprefix(CSP_VIOLATION_MARKER).strip()}"
+    if message.type == "error" and "Content Security Policy" in text:
+        return f"CSP violation: {text}"
+    return None
+
+
+def watch_for_csp_violations(target, problems: list[str]) -> None:
+    """Record in ``problems`` every CSP violation of the pages of ``target`` (a browser context or one page)."""
+    target.add_init_script(script=CSP_VIOLATION_LISTENER)
+
+    def on_console(message):
+        problem = csp_problem(message)
+        if problem is not None:
+            problems.append(problem)
+
+    if hasattr(target, "pages"):  # a context: every page it opens
+        target.on("page", lambda page: page.on("console", on_console))
+    else:
+        target.on("console", on_console)
+
+
 @pytest.fixture
 def browser_contexts(playwright_browser):
     """Opens isolated browser contexts (one per agent: own cookies, own websocket) and closes them after the test.
-    Call it with Playwright's ``new_context`` options. Uncaught script errors and dialogs (alert, confirm...) of
-    every page are recorded in ``context.problems`` (dialogs are dismissed), so a test can assert nothing ran or
-    broke."""
+    Call it with Playwright's ``new_context`` options. Uncaught script errors, dialogs (alert, confirm...) and
+    Content-Security-Policy violations of every page are recorded in ``context.problems`` (dialogs are dismissed),
+    so a test can assert nothing ran, broke or was blocked."""
     opened = []
 
     def open_context(**options):
@@ -189,6 +230,7 @@ def browser_contexts(playwright_browser):
         # A missing element fails within seconds, not after Playwright's default 30 s per action.
         context.set_default_timeout(15_000)
         context.problems = []
+        watch_for_csp_violations(context, context.problems)
 
         def on_dialog(dialog):
             context.problems.append(f"dialog {dialog.type}: {dialog.message}")

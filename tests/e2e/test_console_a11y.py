@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import services_or_skip
 from tests.e2e import axe
-from tests.e2e.axe import FAILING_IMPACTS, axe_source, axe_violations
+from tests.e2e.axe import FAILING_IMPACTS, axe_inject, axe_violations
 from tests.e2e.conftest import console_login
 from tickets.services.replies import note_create, reply_create
 
@@ -83,7 +83,7 @@ def test_the_pinned_axe_core_runs_in_the_browser(browser_contexts):
     pinned = json.loads(PACKAGE_JSON.read_text())["dependencies"]["axe-core"]
     page = browser_contexts().new_page()
     page.set_content("<!DOCTYPE html><html lang='en'><title>t</title><main><h1>t</h1><img src='data:,'></main></html>")
-    page.add_script_tag(content=axe_source())
+    axe_inject(page)
     assert page.evaluate("() => window.axe.version") == pinned
     # And it finds what it must: an image without a text alternative is a critical violation.
     assert [(v.rule, v.impact) for v in axe_violations(page)] == [("image-alt", "critical")]

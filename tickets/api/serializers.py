@@ -15,6 +15,7 @@ class AttachmentOutputSerializer(serializers.ModelSerializer):
 _REF = inline_serializer(
     name="Ref", fields={"id": serializers.IntegerField(), "name": serializers.CharField(required=False)}
 )
+# Null when there is none: a note has no channel; an inbound message, a system event, no author.
 _CHANNEL_REF = inline_serializer(
     name="ChannelRef",
     fields={
@@ -22,9 +23,10 @@ _CHANNEL_REF = inline_serializer(
         "kind": serializers.CharField(),
         "name": serializers.CharField(),
     },
+    allow_null=True,
 )
 _USER_REF = inline_serializer(
-    name="UserRef", fields={"id": serializers.IntegerField(), "username": serializers.CharField()}
+    name="UserRef", fields={"id": serializers.IntegerField(), "username": serializers.CharField()}, allow_null=True
 )
 
 

@@ -36,7 +36,11 @@ class CustomerTimelineApi(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("cursor", str, description="The next_cursor of the previous page."),
-            OpenApiParameter("limit", int, description="Entries per page, 1 to 200 (default 50)."),
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+                description="Entries per page.",
+            ),
         ],
         responses=inline_serializer(
             name="TimelinePage",

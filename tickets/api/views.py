@@ -19,10 +19,12 @@ from tickets.types import Actor
 
 
 class TicketListApi(APIView):
+    pagination_class = NewestFirstCursorPagination  # also what the schema documents: {next, previous, results}
+
     @extend_schema(
         parameters=[
             OpenApiParameter("status", str, enum=Ticket.Status.values),
-            OpenApiParameter("customer", int),
+            OpenApiParameter("customer", {"type": "integer", "minimum": 1}, description="Only this customer's."),
         ],
         responses=TicketOutputSerializer(many=True),
         summary="Tickets the agent may see, newest first",
@@ -36,7 +38,7 @@ class TicketListApi(APIView):
         if customer and customer_id is None:
             raise DomainError("customer must be an id.")
         tickets = ticket_list_for_agent(user=request.user, status=status_filter, customer_id=customer_id)
-        paginator = NewestFirstCursorPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(tickets.order_by("-id"), request, view=self)
         return paginator.get_paginated_response(TicketOutputSerializer(page, many=True).data)
 

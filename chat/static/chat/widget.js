@@ -8,9 +8,17 @@
  *
  * The desk's base URL is derived from this script's own src (everything before "/static/"), so the same file works
  * on any desk. A host site that knows its logged-in user may vouch for them before the script loads (the hmac is
- * hex HMAC-SHA256(channel identity secret, user id), computed by the site's server, never in the browser):
+ * hex HMAC-SHA256(channel identity secret, user id), computed by the site's server, never in the browser), in a
+ * JSON data block, which a Content-Security-Policy without inline script allows (it is data, never run):
  *
- *   window.HelpdeskChat = {user: {id: "42", email: "ann@shop.example", name: "Ann", hmac: "..."}};
+ *   <script type="application/json" id="helpdesk-chat-user">{"id": "42", "email": "ann@shop.example",
+ *     "name": "Ann", "hmac": "..."}</script>
+ *
+ * or, on a page that allows inline script, window.HelpdeskChat = {user: {...the same...}}.
+ *
+ * The widget needs no inline script or style on the host page: its styles are a constructed stylesheet inside its
+ * Shadow DOM. A host page with a Content-Security-Policy lets the desk in with script-src {desk}, connect-src
+ * {desk} and its websocket origin (wss://{desk host}), and img-src blob: (pictures sent in the chat).
  *
  * Rules this file keeps, on purpose:
  * - Everything renders inside a Shadow DOM with its own styles: the host page's CSS cannot break the widget and the
@@ -365,8 +373,24 @@
     return detail || t("errorGeneric");
   }
 
+  function hostOptionsRead() {
+    if (window.HelpdeskChat && typeof window.HelpdeskChat === "object") {
+      return window.HelpdeskChat;
+    }
+    var block = document.getElementById("helpdesk-chat-user");
+    if (block && block.type === "application/json") {
+      try {
+        var user = JSON.parse(block.textContent);
+        return user && typeof user === "object" ? { user: user } : {};
+      } catch (error) {
+        return {}; // a malformed block: the visitor is anonymous, as with none
+      }
+    }
+    return {};
+  }
+
   // --- State ----------------------------------------------------------------------------------------------------
-  var hostOptions = window.HelpdeskChat && typeof window.HelpdeskChat === "object" ? window.HelpdeskChat : {};
+  var hostOptions = hostOptionsRead();
   var state = {
     config: null,
     token: storage.get(TOKEN_KEY),
@@ -449,8 +473,20 @@
     "@media (prefers-reduced-motion:no-preference){.panel{animation:rise .16s ease-out}@keyframes rise{from{opacity:0;transform:translateY(8px)}}}",
   ].join("\n");
 
+  function stylesApply() {
+    // A constructed stylesheet is not markup: a host page whose CSP allows no inline style still applies it. A
+    // browser without constructed stylesheets (before 2023) gets a <style>, which such a CSP would block.
+    if (typeof CSSStyleSheet === "function" && "adoptedStyleSheets" in root && "replaceSync" in CSSStyleSheet.prototype) {
+      var sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+      root.adoptedStyleSheets = [sheet];
+    } else {
+      root.appendChild(el("style", { text: CSS }));
+    }
+  }
+
   function buildDom() {
-    root.appendChild(el("style", { text: CSS }));
+    stylesApply();
 
     ui.title = el("h2", { id: "hd-title" });
     ui.statusDot = el("span", { class: "dot", "aria-hidden": "true" });

@@ -760,6 +760,16 @@
     }
   });
 
+  // The queue's fallback poll (hx-trigger="every 30s" on [data-poll-unless-live]) is for a page without its live
+  // connection: while it is live, pushes refresh the queue and the poll's request is cancelled.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var source = event.detail && event.detail.elt;
+    var status = byId("live-status");
+    if (source && source.hasAttribute("data-poll-unless-live") && status && status.getAttribute("data-state") === "live") {
+      event.preventDefault();
+    }
+  });
+
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail && event.detail.target;
     if (!target || target.id !== "timeline") {
