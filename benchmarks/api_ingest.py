@@ -988,6 +988,8 @@ def uvicorn_start(processes: Processes, *, port: int, workers: int) -> None:
             # As docker-compose.yml runs it: no per-message compression of websocket frames (see the README).
             "--ws-per-message-deflate",
             "false",
+            "--ws-max-size",
+            "65536",
         ],
     )
 
