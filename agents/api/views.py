@@ -11,6 +11,7 @@ from agents.models import AgentProfile, ApiToken, Team
 from agents.selectors import user_is_admin
 from agents.services import agent_create, api_token_create, team_create
 from channels_app.selectors import channel_get
+from helpdesk.api.fields import AsciiIntegerField
 from helpdesk.api.permissions import IsAdmin
 from helpdesk.errors import Conflict, DomainError
 
@@ -56,7 +57,7 @@ class AgentCreateInputSerializer(serializers.Serializer):
     password = serializers.CharField(write_only=True, min_length=10, max_length=128)
     display_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
     role = serializers.ChoiceField(choices=AgentProfile.Role.choices, default=AgentProfile.Role.AGENT)
-    team_ids = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    team_ids = serializers.ListField(child=AsciiIntegerField(), required=False, default=list)
 
 
 class AgentListCreateApi(APIView):
@@ -94,7 +95,7 @@ class AgentListCreateApi(APIView):
 class TokenCreateInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=ApiToken.Scope.choices), min_length=1)
-    channel_id = serializers.IntegerField(required=False, allow_null=True)
+    channel_id = AsciiIntegerField(required=False, allow_null=True)
 
 
 _TOKEN_OUT = inline_serializer(

@@ -8,7 +8,7 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from agents.models import ApiToken
+from agents.models import AgentProfile, ApiToken, Team
 from agents.services import api_token_create
 from channels_app.models import Channel
 from tests.conftest import bearer
@@ -77,6 +77,31 @@ def test_channel_token_names_its_channel(admin_client):
     assert response.status_code == 201
     assert response.json()["channel_id"] == channel.pk
     assert ApiToken.objects.get().channel == channel
+
+
+def test_a_channel_id_in_other_scripts_digits_is_a_400_and_no_token(admin_client):
+    channel = ChannelFactory(kind=Channel.Kind.API)
+    arabic_indic = "".join(chr(0x0660 + int(digit)) for digit in str(channel.pk))  # what int() would accept
+
+    response = admin_client.post(
+        "/api/v1/tokens", {"name": "shop", "scopes": ["messages:write"], "channel_id": arabic_indic}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "channel_id" in response.json()["errors"]
+    assert ApiToken.objects.count() == 0
+
+
+def test_team_ids_in_other_scripts_digits_are_a_400_and_no_agent(admin_client):
+    team = Team.objects.create(name="Billing")
+    arabic_indic = "".join(chr(0x0660 + int(digit)) for digit in str(team.pk))
+    body = {"username": "carol", "password": "a-long-password-1", "team_ids": [arabic_indic]}
+
+    response = admin_client.post("/api/v1/agents", body, format="json")
+
+    assert response.status_code == 400
+    assert "team_ids" in response.json()["errors"]
+    assert not AgentProfile.objects.filter(user__username="carol").exists()
 
 
 @pytest.mark.parametrize("body_extra", [{}, {"channel_id": None}], ids=["missing", "null"])
