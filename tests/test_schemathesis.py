@@ -7,6 +7,7 @@ the documented body, with no field the schema does not name: the test closes eve
 """
 
 import copy
+import os
 
 import pytest
 import schemathesis
@@ -34,7 +35,9 @@ from tickets.services.attachments import attachment_store
 from tickets.services.ingest import message_ingest
 from tickets.services.replies import note_create, reply_create
 
-EXAMPLES_PER_OPERATION = 25
+EXAMPLES_PER_OPERATION = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"))
+# The same requests on every run, so CI is repeatable; HYPOTHESIS_EXPLORE=1 draws new ones (to look for new bugs).
+IS_DERANDOMIZED = os.environ.get("HYPOTHESIS_EXPLORE", "") != "1"
 SHOP_ORIGIN = "https://shop.example"
 JSON = "application/json"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -186,6 +189,8 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @schema.parametrize()
 @settings(
     max_examples=EXAMPLES_PER_OPERATION,
+    derandomize=IS_DERANDOMIZED,
+    database=None,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
