@@ -14,7 +14,13 @@ import httpx
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
-from channels_app.adapters.base import PayloadError, PermanentDeliveryError, RetryableDeliveryError
+from channels_app.adapters.base import (
+    REACHABLE,
+    PayloadError,
+    PermanentDeliveryError,
+    Reachability,
+    RetryableDeliveryError,
+)
 from channels_app.adapters.json_payloads import json_object_load, json_string
 from channels_app.adapters.registry import register
 from channels_app.models import Channel
@@ -89,6 +95,10 @@ class ApiChannelAdapter:
                 f"callback refused the message with {response.status_code}", code=str(response.status_code)
             )
         return DeliveryReceipt(provider_message_id=response.headers.get("X-Message-Id", "")[:255])
+
+    def reachability(self, *, channel, identity, purpose: str) -> Reachability:
+        # The integration behind the API channel decides what reaches its users.
+        return REACHABLE
 
 
 def _message_from(data: Mapping, *, phone_region: str | None) -> InboundMessage:

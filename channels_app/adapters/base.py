@@ -5,6 +5,7 @@ writes to the database. The core finds adapters through ``channels_app.adapters.
 """
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 from django.http import HttpRequest
@@ -48,6 +49,26 @@ class PermanentDeliveryError(Exception):
         self.code = code
 
 
+# Why a message that the desk writes goes to a customer at all: what consent rules and quiet hours apply.
+PURPOSE_REPLY = "reply"  # an agent's answer on a conversation the customer started: transactional
+PURPOSE_NOTICE = "notice"  # e.g. "your ticket was routed to billing"
+PURPOSE_INCIDENT = "incident"  # an outage that affects them
+PURPOSE_SURVEY = "survey"  # CSAT, NPS, CES after a resolution
+
+
+@dataclass(frozen=True)
+class Reachability:
+    """Whether ``identity`` can be written to on a channel now, for a purpose; when not, a stable ``reason`` code
+    (``sms_opted_out``, ``email_unsubscribed``, ``visitor_offline``...) and a sentence for the agent."""
+
+    is_reachable: bool
+    reason: str = ""
+    detail: str = ""
+
+
+REACHABLE = Reachability(is_reachable=True)
+
+
 class ChannelAdapter(Protocol):
     kind: ClassVar[str]
     provider: ClassVar[str]
@@ -59,3 +80,9 @@ class ChannelAdapter(Protocol):
     def parse(self, *, channel: Channel, payload: bytes | Mapping, content_type: str = "") -> list[InboundMessage]: ...
 
     def send(self, *, channel: Channel, message: OutboundMessage) -> DeliveryReceipt: ...
+
+    def reachability(self, *, channel: Channel, identity, purpose: str) -> Reachability:
+        """Can the customer be written to at ``identity`` (a ``customers.CustomerIdentity`` of one of
+        ``recipient_identity_kinds``) on ``channel`` now, for ``purpose``: SMS opt-out, email unsubscribe from a
+        purpose, a chat visitor who is not connected. Reads only; never raises for an unreachable customer."""
+        ...

@@ -10,11 +10,13 @@ from collections.abc import Mapping
 
 from django.conf import settings
 
-from channels_app.adapters.base import PayloadError
+from channels_app.adapters.base import PURPOSE_REPLY, REACHABLE, PayloadError, Reachability
 from channels_app.adapters.json_payloads import json_object_load, json_string
 from channels_app.adapters.registry import register
 from channels_app.models import Channel
 from channels_app.types import DeliveryReceipt, InboundAttachment, InboundIdentity, InboundMessage, OutboundMessage
+from chat.models import ChatVisitor
+from realtime.presence import visitor_is_online
 
 
 class ChatWidgetAdapter:
@@ -57,6 +59,23 @@ class ChatWidgetAdapter:
 
     def send(self, *, channel, message: OutboundMessage) -> DeliveryReceipt:
         return DeliveryReceipt(provider_message_id=f"chat-{message.message_id}", is_delivered=True)
+
+    def reachability(self, *, channel, identity, purpose: str) -> Reachability:
+        # A reply waits in the conversation for the visitor to come back (the widget catches up); a message the
+        # desk starts itself is only worth sending to a visitor who is looking at the widget now.
+        if purpose == PURPOSE_REPLY:
+            return REACHABLE
+        visitor = (
+            ChatVisitor.objects.filter(channel=channel, identity=identity)
+            .order_by("-last_seen_at", "-pk")
+            .only("public_id", "left_at")
+            .first()
+        )
+        if visitor is not None and visitor.left_at is None and visitor_is_online(visitor_public_id=visitor.public_id):
+            return REACHABLE
+        return Reachability(
+            is_reachable=False, reason="visitor_offline", detail="The customer is not on the chat widget now."
+        )
 
 
 def _attachments(items) -> tuple[InboundAttachment, ...]:

@@ -5,8 +5,11 @@ form payloads become neutral messages in ``channels_app.sms.twilio_inbound``, se
 in ``channels_app.sms.twilio_outbound``. Another SMS provider is one more module like this one.
 """
 
+from django.utils import timezone
+
+from channels_app.adapters.base import REACHABLE, Reachability
 from channels_app.adapters.registry import register
-from channels_app.models import Channel
+from channels_app.models import Channel, SmsOptOut
 from channels_app.sms.twilio_inbound import parse_twilio_form
 from channels_app.sms.twilio_outbound import send_twilio_message
 from channels_app.sms.twilio_signature import verify_twilio_request
@@ -26,6 +29,18 @@ class TwilioSmsAdapter:
 
     def send(self, *, channel, message: OutboundMessage) -> DeliveryReceipt:
         return send_twilio_message(channel=channel, message=message)
+
+    def reachability(self, *, channel, identity, purpose: str) -> Reachability:
+        # A customer who texted STOP gets no SMS from us, for any purpose (carriers' rules and the law), until START.
+        opted_out_at = SmsOptOut.objects.filter(phone=identity.value).values_list("created_at", flat=True).first()
+        if opted_out_at is None:
+            return REACHABLE
+        return Reachability(
+            is_reachable=False,
+            reason="sms_opted_out",
+            detail=f"This customer opted out of SMS (texted STOP on {timezone.localtime(opted_out_at):%Y-%m-%d}); "
+            "reply on another channel, or wait until they text START.",
+        )
 
 
 register(TwilioSmsAdapter, default=True)

@@ -11,8 +11,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
 
+from channels_app.adapters.base import PURPOSE_REPLY
 from channels_app.adapters.registry import AdapterNotFound, adapter_for
-from channels_app.models import Channel, SmsOptOut
+from channels_app.models import Channel
 from channels_app.services.deliveries import delivery_create
 from chat.selectors import chat_reply_email_channel
 from customers.identities import normalise_identity
@@ -146,12 +147,13 @@ def reply_create(
     elif not channel.is_active:
         raise DomainError(f"The channel {channel.name} is disabled.", code="channel_disabled")
     try:
-        adapter_for(channel)
+        adapter = adapter_for(channel)
     except AdapterNotFound as exc:
         raise DomainError(f"The channel {channel.name} cannot send messages yet.", code="channel_cannot_send") from exc
     recipient = reply_recipient(ticket=ticket, channel=channel)
-    if channel.kind == Channel.Kind.SMS:
-        _refuse_opted_out(recipient.value)
+    reach = adapter.reachability(channel=channel, identity=recipient, purpose=PURPOSE_REPLY)
+    if not reach.is_reachable:
+        raise DomainError(reach.detail, code=reach.reason)
     cc_addresses = _cc_addresses(cc, channel=channel, recipient=recipient.value)
     _check_attachments(attachments, channel=channel)
     clean_html = sanitise_html(html)
@@ -259,17 +261,6 @@ def _check_attachments(attachments: Sequence[ReplyAttachment], *, channel: Chann
         raise DomainError(
             f"The attachments together are larger than {limits['MAX_ATTACHMENTS_TOTAL_BYTES']} bytes.",
             code="attachments_too_large",
-        )
-
-
-def _refuse_opted_out(phone: str) -> None:
-    """A customer who texted STOP gets no SMS from us (carriers' rules and the law) until they text START."""
-    opted_out_at = SmsOptOut.objects.filter(phone=phone).values_list("created_at", flat=True).first()
-    if opted_out_at is not None:
-        raise DomainError(
-            f"This customer opted out of SMS (texted STOP on {timezone.localtime(opted_out_at):%Y-%m-%d}); "
-            "reply on another channel, or wait until they text START.",
-            code="sms_opted_out",
         )
 
 
