@@ -21,62 +21,57 @@ database with psycopg (or sqlite3). Usage and how to read the figures: benchmark
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib.metadata
 import json
 import math
 import os
-import platform
 import random
 import re
-import resource
-import shutil
-import signal
-import socket
-import sqlite3
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
-import psycopg
 import redis
-from psycopg import sql
 
-REPO_DIR = Path(__file__).resolve().parent.parent
-RESULTS_DIR = REPO_DIR / "benchmarks" / "results"
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+# Run as a script, this directory is on sys.path: what every benchmark shares is in harness.py.
+from harness import (
+    LOOPBACK_HOSTS,
+    REPO_DIR,
+    BenchmarkError,
+    Database,
+    Processes,
+    benchmark_main,
+    busy_percent,
+    celery_start,
+    checks_lines,
+    client_cpu_seconds,
+    closing_lines,
+    fan_out,
+    free_port,
+    latency_figures,
+    load_average,
+    log_says,
+    machine_cpu,
+    migrate_and_set_up,
+    recreate_postgres_database,
+    server_environment,
+    server_healthy,
+    services_environment,
+    uvicorn_start,
+    versions,
+    wait_until,
+)
+
 INBOUND_MAX_ATTEMPTS = 5
 POLL_SECONDS = 0.1
-STARTUP_SECONDS = 90
 # After posting, this long without one more event finished means the rest will not be (a lost task waits for
 # beat's requeue sweep, which the benchmark does not run): stop and say so rather than wait for --timeout.
 STALL_SECONDS = 60
-# Environment the help desk reads; the benchmark sets each of these itself, so nothing leaks in from the shell.
-APP_ENV_KEYS = (
-    "DATABASE_URL",
-    "REDIS_URL",
-    "CELERY_BROKER_URL",
-    "CELERY_TASK_ALWAYS_EAGER",
-    "DJANGO_SETTINGS_MODULE",
-    "DEBUG",
-    "ALLOWED_HOSTS",
-    "HELPDESK_VAR_DIR",
-    "MEDIA_ROOT",
-    "SECRET_KEY",
-    "LOG_LEVEL",
-    "PUBLIC_BASE_URL",
-    "INBOUND_MAX_ATTEMPTS",
-    "REQUIRE_SECRET_KEY",
-    "DATABASE_CONN_MAX_AGE",
-)
 SETUP_CODE = """
 import json
 from agents.models import ApiToken
@@ -93,10 +88,6 @@ VOCABULARY = """order invoice delivery refund account password login payment car
     hello could you help me with my the a an and or but since yesterday today last week still not working
     error message screen app website checkout coupon discount price charged twice bank statement receipt"""
 WORDS = tuple(VOCABULARY.split())
-
-
-class BenchmarkError(Exception):
-    """The benchmark could not run (a process failed to start, the global timeout passed...)."""
 
 
 @dataclass(frozen=True)
@@ -273,168 +264,6 @@ def make_posts(*, count: int, senders: list[Sender], rng: random.Random) -> tupl
     return posts, expected
 
 
-# --- Processes -------------------------------------------------------------------------------------------------
-
-
-class Processes:
-    """Subprocesses in their own process groups, each stopped (group and all) by ``stop_all``."""
-
-    def __init__(self, *, log_dir: Path, env: dict[str, str]) -> None:
-        self.log_dir = log_dir
-        self.env = env
-        self.running: list[tuple[str, subprocess.Popen]] = []
-
-    def run(self, name: str, command: list[str], *, deadline: float) -> str:
-        """Run a command to completion (bounded by the deadline); its stdout, or BenchmarkError with its log."""
-        log_path = self.log_dir / f"{name}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                command, cwd=REPO_DIR, env=self.env, stdout=subprocess.PIPE, stderr=log, start_new_session=True
-            )
-            self.running.append((name, process))
-            try:
-                stdout, _ = process.communicate(timeout=max(1.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired as exc:
-                raise BenchmarkError(f"{name} did not finish before the global timeout") from exc
-            finally:
-                self._stop(name, process)
-        if process.returncode != 0:
-            raise BenchmarkError(f"{name} failed with exit code {process.returncode}:\n{_tail(log_path)}")
-        return stdout.decode()
-
-    def start(self, name: str, command: list[str], *, extra_env: dict[str, str] | None = None) -> Path:
-        log_path = self.log_dir / f"{name}.log"
-        log = log_path.open("wb")
-        process = subprocess.Popen(
-            command,
-            cwd=REPO_DIR,
-            env={**self.env, **(extra_env or {})},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()  # the child holds its own descriptor
-        self.running.append((name, process))
-        return log_path
-
-    def check_alive(self) -> None:
-        for name, process in self.running:
-            if process.poll() is not None:
-                raise BenchmarkError(
-                    f"{name} exited with code {process.returncode}:\n{_tail(self.log_dir / f'{name}.log')}"
-                )
-
-    def cpu_seconds(self) -> dict[str, float]:
-        """CPU time used so far by each started process group (leader, children, and reaped children)."""
-        groups = {process.pid: name for name, process in self.running}
-        used = dict.fromkeys(groups.values(), 0.0)
-        ticks = os.sysconf("SC_CLK_TCK")
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rpartition(")")[2].split()
-            except OSError:
-                continue  # the process ended meanwhile
-            # After the command name: state ppid pgrp ... utime(12) stime(13) cutime(14) cstime(15).
-            name = groups.get(int(fields[2]))
-            if name is not None:
-                used[name] += sum(int(value) for value in fields[11:15]) / ticks
-        return used
-
-    def stop_all(self) -> None:
-        for name, process in reversed(self.running):
-            self._stop(name, process)
-        self.running.clear()
-
-    def _stop(self, name: str, process: subprocess.Popen) -> None:
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
-        # The leader may be gone while a child of its group lingers (a prefork child, a uvicorn worker).
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        self.running = [(n, p) for n, p in self.running if p is not process]
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(condition, *, what: str, deadline: float, processes: Processes, interval: float = 0.2) -> None:
-    limit = min(deadline, time.monotonic() + STARTUP_SECONDS)
-    while not condition():
-        processes.check_alive()
-        if time.monotonic() > limit:
-            raise BenchmarkError(f"timed out waiting for {what}")
-        time.sleep(interval)
-
-
-def _server_healthy(base_url: str) -> bool:
-    try:
-        return httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _worker_ready(log_path: Path) -> bool:
-    try:
-        return " ready." in log_path.read_text(errors="replace")
-    except OSError:
-        return False
-
-
-# --- Database --------------------------------------------------------------------------------------------------
-
-
-class Database:
-    """Read-only access to the benchmark database from this process (no Django)."""
-
-    def __init__(self, *, postgres_url: str | None = None, sqlite_path: Path | None = None) -> None:
-        self.postgres_url = postgres_url
-        self.sqlite_path = sqlite_path
-        self._connection = None
-
-    def connect(self):
-        if self._connection is None:
-            if self.postgres_url:
-                self._connection = psycopg.connect(self.postgres_url, autocommit=True)
-            else:
-                self._connection = sqlite3.connect(f"file:{self.sqlite_path}?mode=ro", uri=True, timeout=20)
-        return self._connection
-
-    def rows(self, query: str, params: tuple = ()) -> list[tuple]:
-        if not self.postgres_url:
-            query = query.replace("%s", "?")
-        cursor = self.connect().cursor()
-        try:
-            cursor.execute(query, params)
-            return list(cursor.fetchall())
-        finally:
-            cursor.close()
-
-    def value(self, query: str, params: tuple = ()):
-        return self.rows(query, params)[0][0]
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-
-
 EVENT_COUNTS = """
 select count(*),
        count(*) filter (where status = 'processed'),
@@ -456,15 +285,6 @@ def event_counts(database: Database) -> dict[str, int]:
     }
 
 
-def recreate_postgres_database(*, admin_url: str, name: str) -> str:
-    """Drop and create ``name``; returns its URL for DATABASE_URL."""
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    parts = urlsplit(admin_url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
 # --- Posting ---------------------------------------------------------------------------------------------------
 
 
@@ -472,51 +292,32 @@ def post_all(
     *, base_url: str, token: str, channel_id: int, posts: list[Post], concurrency: int, deadline: float
 ) -> list[Answer]:
     """Post every message once from ``concurrency`` threads, each with its own keep-alive connection."""
-    answers: list[Answer | None] = [None] * len(posts)
-    lock = threading.Lock()
-    cursor = iter(range(len(posts)))
-    stop = threading.Event()
     url = f"/api/v1/channels/{channel_id}/messages"
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
-    def next_slot() -> int | None:
-        with lock:
-            return next(cursor, None)
+    def send(client: httpx.Client, slot: int) -> Answer:
+        post = posts[slot]
+        started = time.perf_counter()
+        try:
+            response = client.post(url, content=post.body)
+        except httpx.HTTPError as exc:
+            return Answer(post.index, started, time.perf_counter() - started, None, error=repr(exc))
+        seconds = time.perf_counter() - started
+        answer = Answer(post.index, started, seconds, response.status_code)
+        if response.is_success:
+            body = response.json()
+            answer.event_id, answer.is_duplicate = body.get("id"), body.get("duplicate")
+        else:
+            answer.error = response.text[:300]
+        return answer
 
-    def client_loop() -> None:
-        with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
-            while not stop.is_set() and time.monotonic() < deadline:
-                slot = next_slot()
-                if slot is None:
-                    return
-                post = posts[slot]
-                started = time.perf_counter()
-                try:
-                    response = client.post(url, content=post.body)
-                except httpx.HTTPError as exc:
-                    answers[slot] = Answer(post.index, started, time.perf_counter() - started, None, error=repr(exc))
-                    continue
-                seconds = time.perf_counter() - started
-                answer = Answer(post.index, started, seconds, response.status_code)
-                if response.is_success:
-                    body = response.json()
-                    answer.event_id, answer.is_duplicate = body.get("id"), body.get("duplicate")
-                else:
-                    answer.error = response.text[:300]
-                answers[slot] = answer
-
-    threads = [threading.Thread(target=client_loop, name=f"poster-{n}", daemon=True) for n in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    try:
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.2)
-    finally:
-        stop.set()
-    if time.monotonic() >= deadline:
-        raise BenchmarkError("the global timeout passed while posting")
-    return [answer for answer in answers if answer is not None]
+    return fan_out(
+        count=len(posts),
+        concurrency=concurrency,
+        deadline=deadline,
+        open_client=lambda: httpx.Client(base_url=base_url, headers=headers, timeout=30),
+        send=send,
+    )
 
 
 def poll_processing(
@@ -565,42 +366,6 @@ def _poll(*, database: Database, first_post: float, deadline: float, stop: threa
 
 
 # --- Figures and checks ----------------------------------------------------------------------------------------
-
-
-def machine_cpu() -> tuple[int, int]:
-    """(busy, total) jiffies of the whole machine since boot, from /proc/stat."""
-    values = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    return sum(values) - idle, sum(values)
-
-
-def busy_percent(start: tuple[int, int], end: tuple[int, int]) -> float:
-    busy, total = end[0] - start[0], end[1] - start[1]
-    return round(100 * busy / total, 1) if total else math.nan
-
-
-def client_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def percentile(sorted_values: list[float], rank: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    if not sorted_values:
-        return math.nan
-    position = max(0, math.ceil(rank / 100 * len(sorted_values)) - 1)
-    return sorted_values[position]
-
-
-def latency_figures(answers: list[Answer]) -> dict[str, float]:
-    milliseconds = sorted(answer.seconds * 1000 for answer in answers)
-    return {
-        "p50": round(percentile(milliseconds, 50), 2),
-        "p95": round(percentile(milliseconds, 95), 2),
-        "p99": round(percentile(milliseconds, 99), 2),
-        "max": round(milliseconds[-1], 2) if milliseconds else math.nan,
-        "mean": round(sum(milliseconds) / len(milliseconds), 2) if milliseconds else math.nan,
-    }
 
 
 def correctness_checks(
@@ -661,23 +426,12 @@ def correctness_checks(
     return {name: {"actual": actual, "expected": want, "ok": actual == want} for name, (actual, want) in found.items()}
 
 
-def versions(database: Database, *, is_sqlite: bool) -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for package in ("django", "djangorestframework", "celery", "uvicorn", "psycopg", "httpx"):
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            found[package] = importlib.metadata.version(package)
-    found["database"] = (
-        f"SQLite {sqlite3.sqlite_version}" if is_sqlite else database.value("select version()").split(" on ")[0]
-    )
-    return found
-
-
 # --- Main ------------------------------------------------------------------------------------------------------
 
 
 def run(args: argparse.Namespace, *, work_dir: Path, processes: Processes) -> dict:
     started_monotonic = time.monotonic()
-    load_at_start = [round(value, 2) for value in os.getloadavg()]  # other work on the machine skews the figures
+    load_at_start = load_average()
     deadline = started_monotonic + args.timeout
     rng = random.Random(args.seed)
     senders = make_senders(count=args.customers, phone_share=args.phone_share, rng=rng)
@@ -688,20 +442,9 @@ def run(args: argparse.Namespace, *, work_dir: Path, processes: Processes) -> di
     base_url = f"http://127.0.0.1:{port}"
     env = processes.env
     env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": args.settings,
-            "DEBUG": "false",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "PUBLIC_BASE_URL": base_url,
-            "HELPDESK_VAR_DIR": str(work_dir / "var"),
-            "MEDIA_ROOT": str(work_dir / "var" / "media"),
-            "SECRET_KEY": "benchmark-only-" + "x" * 40,
-            "LOG_LEVEL": args.log_level,
-            "CELERY_TASK_ALWAYS_EAGER": "false",
-            "INBOUND_MAX_ATTEMPTS": str(INBOUND_MAX_ATTEMPTS),
-            "PYTHONUNBUFFERED": "1",
-        }
+        server_environment(settings=args.settings, base_url=base_url, work_dir=work_dir, log_level=args.log_level)
     )
+    env["INBOUND_MAX_ATTEMPTS"] = str(INBOUND_MAX_ATTEMPTS)
     if args.conn_max_age is not None:
         env["DATABASE_CONN_MAX_AGE"] = str(args.conn_max_age)
     if args.sqlite:
@@ -710,17 +453,12 @@ def run(args: argparse.Namespace, *, work_dir: Path, processes: Processes) -> di
     else:
         database_url = recreate_postgres_database(admin_url=args.postgres_url, name=args.database_name)
         redis.Redis.from_url(args.redis_url).flushdb()
-        env.update({"DATABASE_URL": database_url, "REDIS_URL": args.redis_url, "CELERY_BROKER_URL": args.redis_url})
+        env.update(services_environment(database_url=database_url, redis_url=args.redis_url))
         database = Database(postgres_url=database_url)
         backend = "postgresql"
 
     print(f"[bench] {backend}: migrating a fresh database", file=sys.stderr, flush=True)
-    processes.run("migrate", [sys.executable, "manage.py", "migrate", "--noinput"], deadline=deadline)
-    setup_output = processes.run("setup", [sys.executable, "manage.py", "shell", "-c", SETUP_CODE], deadline=deadline)
-    setup_line = next((line for line in setup_output.splitlines() if line.startswith("BENCH_SETUP ")), None)
-    if setup_line is None:
-        raise BenchmarkError(f"the channel setup printed no result:\n{setup_output[-2000:]}")
-    setup = json.loads(setup_line.removeprefix("BENCH_SETUP "))
+    setup = migrate_and_set_up(processes, setup_code=SETUP_CODE, deadline=deadline)
 
     print(
         f"[bench] starting uvicorn ({args.workers} workers) on {base_url} and Celery ({args.celery_concurrency})",
@@ -728,28 +466,18 @@ def run(args: argparse.Namespace, *, work_dir: Path, processes: Processes) -> di
         flush=True,
     )
     uvicorn_start(processes, port=port, workers=args.workers)
-    worker_log = processes.start(
-        "celery",
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "helpdesk",
-            "worker",
-            "--concurrency",
-            str(args.celery_concurrency),
-            "--loglevel",
-            "INFO",
-            "--hostname",
-            f"bench-{os.getpid()}@%h",
-        ],
+    worker_log = celery_start(
+        processes,
+        concurrency=args.celery_concurrency,
+        hostname=f"bench-{os.getpid()}@%h",
         extra_env=(
             {"DATABASE_CONN_MAX_AGE": str(args.worker_conn_max_age)} if args.worker_conn_max_age is not None else None
         ),
     )
-    wait_until(lambda: _server_healthy(base_url), what="the server's /healthz", deadline=deadline, processes=processes)
-    wait_until(lambda: _worker_ready(worker_log), what="the Celery worker", deadline=deadline, processes=processes)
+    wait_until(lambda: server_healthy(base_url), what="the server's /healthz", deadline=deadline, processes=processes)
+    wait_until(
+        lambda: log_says(worker_log, " ready."), what="the Celery worker", deadline=deadline, processes=processes
+    )
     if event_counts(database)["total"] != 0:
         raise BenchmarkError("the benchmark database is not empty")
     database.close()  # so the peak connection count is the server's and the workers' (plus the poller's own)
@@ -874,7 +602,7 @@ def run(args: argparse.Namespace, *, work_dir: Path, processes: Processes) -> di
             "mean_body_bytes": round(sum(len(post.body) for post in posts) / len(posts)),
             "cpus": os.cpu_count(),
             "load_average_at_start": load_at_start,
-            "load_average_at_end": [round(value, 2) for value in os.getloadavg()],
+            "load_average_at_end": load_average(),
         },
         "versions": versions(database, is_sqlite=args.sqlite),
         "posting": {
@@ -923,7 +651,6 @@ def run(args: argparse.Namespace, *, work_dir: Path, processes: Processes) -> di
 def summary(result: dict, *, results_path: Path) -> str:
     config, posting, processing = result["config"], result["posting"], result["processing"]
     latency, duplicates, cpu = posting["latency_ms"], result["duplicates"], result["cpu"]
-    failed = [name for name, check in result["checks"].items() if not check["ok"]]
     lines = [
         f"API ingest benchmark on {result['versions']['database']}: {config['uvicorn_workers']} uvicorn workers, "
         f"{config['celery_concurrency']} Celery processes, {config['cpus']} CPUs",
@@ -950,84 +677,10 @@ def summary(result: dict, *, results_path: Path) -> str:
         f"worker {cpu['worker_ms_per_message']:.1f} ms "
         f"(machine {cpu['machine_busy_percent_while_posting']:.0f}% busy while posting, "
         f"{cpu['machine_busy_percent_after_posting']:.0f}% after)",
-        f"  checks               {'all passed' if not failed else 'FAILED: ' + ', '.join(failed)} "
-        f"({len(result['checks']) - len(failed)}/{len(result['checks'])})",
+        *checks_lines(result["checks"]),
+        *closing_lines(error_samples=posting["error_samples"], results=results_path.relative_to(REPO_DIR)),
     ]
-    for name in failed:
-        check = result["checks"][name]
-        lines.append(f"    {name}: {check['actual']} (expected {check['expected']})")
-    if posting["error_samples"]:
-        lines.append("  error samples        " + " | ".join(posting["error_samples"]))
-    lines.append(f"  results              {results_path.relative_to(REPO_DIR)}")
     return "\n".join(lines)
-
-
-def _raise_on_sigterm(signum, frame) -> None:
-    print("[bench] terminated", file=sys.stderr)
-    raise SystemExit(128 + signum)
-
-
-def uvicorn_start(processes: Processes, *, port: int, workers: int) -> None:
-    """The desk's ASGI application under uvicorn on 127.0.0.1:``port``, as the benchmarks run it."""
-    processes.start(
-        "uvicorn",
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "helpdesk.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--no-access-log",
-            "--timeout-graceful-shutdown",
-            "5",
-            # As docker-compose.yml runs it: no per-message compression of websocket frames (see the README).
-            "--ws-per-message-deflate",
-            "false",
-            "--ws-max-size",
-            "65536",
-        ],
-    )
-
-
-def benchmark_main(*, args, result_prefix: str, run, summary, work_prefix: str = "helpdesk-bench-") -> int:
-    """The life of one benchmark run, shared by the benchmarks that start servers: signals, a work directory,
-    ``run(args, work_dir=, processes=)``, the result JSON under ``results/<result_prefix><time>.json``, the printed
-    ``summary(result, results_path=)``, and every started process stopped whatever happens. Exit code 0 when every
-    check passed, 1 when one failed, 2 when the run was aborted, 130 on Ctrl-C."""
-    signal.signal(signal.SIGTERM, _raise_on_sigterm)
-    # Ctrl-C must stop the run even when started from a shell that made the process ignore SIGINT.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    work_dir = Path(tempfile.mkdtemp(prefix=work_prefix))
-    (work_dir / "var").mkdir()
-    env = {key: value for key, value in os.environ.items() if key not in APP_ENV_KEYS}
-    processes = Processes(log_dir=work_dir, env=env)
-    succeeded = False
-    try:
-        result = run(args, work_dir=work_dir, processes=processes)
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        results_path = RESULTS_DIR / f"{result_prefix}{stamp}.json"
-        results_path.write_text(json.dumps(result, indent=2) + "\n")
-        print(summary(result, results_path=results_path))
-        succeeded = result["ok"]
-        return 0 if succeeded else 1
-    except BenchmarkError as exc:
-        print(f"[bench] aborted: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("[bench] interrupted", file=sys.stderr)
-        return 130
-    finally:
-        processes.stop_all()
-        if succeeded and not args.keep_logs:
-            shutil.rmtree(work_dir, ignore_errors=True)
-        else:
-            print(f"[bench] server and worker logs: {work_dir}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

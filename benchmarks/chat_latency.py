@@ -10,7 +10,7 @@ messages that never reached the agent (must be 0). Target: delivery p99 under 50
 Everything runs on 127.0.0.1 and is created by the script: a PostgreSQL database (dropped first), a Redis database
 number for the channel layer, cache and presence (flushed first), a chat channel and an agent with a session, and
 the server. No Celery worker: the widget's messages are taken in within the request. Every process it starts is
-stopped on exit, error or Ctrl-C. The process and database handling is the API benchmark's (api_ingest.py).
+stopped on exit, error or Ctrl-C. The process and database handling is every benchmark's (harness.py).
 
     .venv/bin/python benchmarks/chat_latency.py                      # 200 sessions x 3 messages, 2 workers
     .venv/bin/python benchmarks/chat_latency.py --workers 1 --think-time 2
@@ -37,18 +37,27 @@ import httpx
 import redis
 import websockets
 
-# Run as a script, this directory is on sys.path: the process and database handling is the API benchmark's.
-from api_ingest import (
+# Run as a script, this directory is on sys.path: what every benchmark shares is in harness.py.
+from harness import (
     LOOPBACK_HOSTS,
     BenchmarkError,
     Database,
     Processes,
     benchmark_main,
     busy_percent,
+    check,
+    checks_lines,
+    closing_lines,
     free_port,
+    load_average,
     machine_cpu,
+    migrate_and_set_up,
     percentile,
+    percentiles_ms,
     recreate_postgres_database,
+    server_environment,
+    server_healthy,
+    services_environment,
     uvicorn_start,
     versions,
     wait_until,
@@ -410,14 +419,7 @@ def slowest_breakdown(figures: Figures, *, messages_per_session: int) -> dict:
 
 
 def figures_ms(values: list[float]) -> dict[str, float]:
-    milliseconds = sorted(value * 1000 for value in values)
-    return {
-        "count": len(milliseconds),
-        "p50": round(percentile(milliseconds, 50), 2),
-        "p95": round(percentile(milliseconds, 95), 2),
-        "p99": round(percentile(milliseconds, 99), 2),
-        "max": round(milliseconds[-1], 2) if milliseconds else math.nan,
-    }
+    return {"count": len(values), **percentiles_ms(values)}
 
 
 # --- Main ------------------------------------------------------------------------------------------------------
@@ -425,40 +427,22 @@ def figures_ms(values: list[float]) -> dict[str, float]:
 
 def run(args: argparse.Namespace, *, work_dir: Path, processes: Processes) -> dict:
     deadline = time.monotonic() + args.timeout
-    load_at_start = [round(value, 2) for value in os.getloadavg()]
+    load_at_start = load_average()
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     database_url = recreate_postgres_database(admin_url=args.postgres_url, name=args.database_name)
     redis.Redis.from_url(args.redis_url).flushdb()
     processes.env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": args.settings,
-            "DEBUG": "false",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "PUBLIC_BASE_URL": base_url,
-            "HELPDESK_VAR_DIR": str(work_dir / "var"),
-            "MEDIA_ROOT": str(work_dir / "var" / "media"),
-            "SECRET_KEY": "benchmark-only-" + "x" * 40,
-            "LOG_LEVEL": args.log_level,
-            "CELERY_TASK_ALWAYS_EAGER": "false",
-            "DATABASE_URL": database_url,
-            "REDIS_URL": args.redis_url,
-            "CELERY_BROKER_URL": args.redis_url,
-            "PYTHONUNBUFFERED": "1",
-            "DATABASE_POOL": "false" if args.no_db_pool else "true",
-        }
+        server_environment(settings=args.settings, base_url=base_url, work_dir=work_dir, log_level=args.log_level)
     )
+    processes.env.update(services_environment(database_url=database_url, redis_url=args.redis_url))
+    processes.env["DATABASE_POOL"] = "false" if args.no_db_pool else "true"
     print("[bench] migrating a fresh database", file=sys.stderr, flush=True)
-    processes.run("migrate", [sys.executable, "manage.py", "migrate", "--noinput"], deadline=deadline)
-    output = processes.run("setup", [sys.executable, "manage.py", "shell", "-c", SETUP_CODE], deadline=deadline)
-    line = next((line for line in output.splitlines() if line.startswith("BENCH_SETUP ")), None)
-    if line is None:
-        raise BenchmarkError(f"the setup printed no result:\n{output[-2000:]}")
-    setup = json.loads(line.removeprefix("BENCH_SETUP "))
+    setup = migrate_and_set_up(processes, setup_code=SETUP_CODE, deadline=deadline)
 
     print(f"[bench] starting uvicorn ({args.workers} workers) on {base_url}", file=sys.stderr, flush=True)
     uvicorn_start(processes, port=port, workers=args.workers)
-    wait_until(lambda: _healthy(base_url), what="the server's /healthz", deadline=deadline, processes=processes)
+    wait_until(lambda: server_healthy(base_url), what="the server's /healthz", deadline=deadline, processes=processes)
     cpu_start = machine_cpu()
     started = time.perf_counter()
     figures = asyncio.run(drive(args=args, base_url=base_url, setup=setup, deadline=deadline))
@@ -477,12 +461,10 @@ def run(args: argparse.Namespace, *, work_dir: Path, processes: Processes) -> di
     finally:
         database.close()
     checks = {
-        "messages answered 201": {"actual": created, "expected": expected},
-        "inbound messages stored": {"actual": stored, "expected": expected + args.warmup},
-        "messages the agent never received": {"actual": len(lost), "expected": 0},
+        "messages answered 201": check(created, expected),
+        "inbound messages stored": check(stored, expected + args.warmup),
+        "messages the agent never received": check(len(lost), 0),
     }
-    for check in checks.values():
-        check["ok"] = check["actual"] == check["expected"]
     return {
         "benchmark": "chat_latency",
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -496,7 +478,7 @@ def run(args: argparse.Namespace, *, work_dir: Path, processes: Processes) -> di
             "settings": args.settings,
             "cpus": os.cpu_count(),
             "load_average_at_start": load_at_start,
-            "load_average_at_end": [round(value, 2) for value in os.getloadavg()],
+            "load_average_at_end": load_average(),
             "websockets": websockets.__version__,
         },
         "versions": found_versions,
@@ -518,13 +500,6 @@ def run(args: argparse.Namespace, *, work_dir: Path, processes: Processes) -> di
     }
 
 
-def _healthy(base_url: str) -> bool:
-    try:
-        return httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def summary(result: dict, *, results_path: Path) -> str:
     config, delivery, post = result["config"], result["delivery_latency_ms"], result["post_latency_ms"]
     app, wait = result["server_app_ms"], result["server_wait_ms"]
@@ -532,7 +507,6 @@ def summary(result: dict, *, results_path: Path) -> str:
     cpu = result.get("server_cpu_ms") or {"p50": float("nan"), "p99": float("nan")}
     db = result.get("server_db_ms") or {"p50": float("nan"), "p99": float("nan")}
     slow = result.get("slowest_percent_ms") or {}
-    failed = [name for name, check in result["checks"].items() if not check["ok"]]
     lines = [
         f"Chat latency on {result['versions']['database']}: {config['uvicorn_workers']} uvicorn workers, "
         f"{config['cpus']} CPUs (machine {result['machine_busy_percent']:.0f}% busy)",
@@ -556,14 +530,9 @@ def summary(result: dict, *, results_path: Path) -> str:
         + ", ".join(f"{name} {value}" for name, value in slow.items())
         + "  (medians over them, ms)",
         f"  answers              {result['statuses']}",
-        f"  checks               {'all passed' if not failed else 'FAILED: ' + ', '.join(failed)}",
+        *checks_lines(result["checks"], counted=False),
+        *closing_lines(error_samples=result["error_samples"], results=results_path),
     ]
-    for name in failed:
-        check = result["checks"][name]
-        lines.append(f"    {name}: {check['actual']} (expected {check['expected']})")
-    if result["error_samples"]:
-        lines.append("  error samples        " + " | ".join(result["error_samples"]))
-    lines.append(f"  results              {results_path}")
     return "\n".join(lines)
 
 

@@ -24,14 +24,20 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
 
-# Run as a script, this directory is on sys.path: the database handling and the run's life are the API benchmark's.
-from api_ingest import LOOPBACK_HOSTS, benchmark_main, percentile, recreate_postgres_database
+# Run as a script, this directory is on sys.path: what every benchmark shares is in harness.py.
+from harness import (
+    LOOPBACK_HOSTS,
+    REPO_DIR,
+    benchmark_main,
+    django_setup,
+    percentile,
+    recreate_postgres_database_at,
+)
 
-REPO_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/helpdesk_bench_console"
 VOCABULARY = """order invoice delivery refund account password login payment card subscription plan upgrade cancel
     shipping address tracking package arrived damaged missing item replacement warranty support thanks please hello
@@ -87,22 +93,7 @@ def ticket_count(url: str) -> int | None:
 
 
 def django_start(*, database_url: str, var_dir: Path) -> None:
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "helpdesk.settings",
-            "DATABASE_URL": database_url,
-            "HELPDESK_VAR_DIR": str(var_dir),
-            "MEDIA_ROOT": str(var_dir / "media"),
-            "CELERY_TASK_ALWAYS_EAGER": "true",
-            "DEBUG": "false",
-            "LOG_LEVEL": "ERROR",
-            "REDIS_URL": "",
-        }
-    )
-    sys.path.insert(0, str(REPO_DIR))
-    import django
-
-    django.setup()
+    django_setup(database_url=database_url, var_dir=var_dir, log_level="ERROR")
     from django.conf import settings
 
     # Pages render {% static %} without a collectstatic manifest: plain URLs, as in development.
@@ -450,9 +441,7 @@ def run(args, *, work_dir: Path, processes) -> dict:
     count = ticket_count(args.database_url) if args.reuse else None
     reseed = count != args.tickets
     if reseed:
-        parts = urlsplit(args.database_url)
-        admin_url = urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, ""))
-        recreate_postgres_database(admin_url=admin_url, name=parts.path.strip("/"))
+        recreate_postgres_database_at(args.database_url)
     django_start(database_url=args.database_url, var_dir=work_dir / "var")
     from django.contrib.auth import get_user_model
     from django.core.management import call_command

@@ -37,18 +37,15 @@ import traceback
 import zlib
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-import psycopg
-from psycopg import sql
+# Run as a script, this directory is on sys.path: what every benchmark shares is in harness.py.
+from harness import LOOPBACK_HOSTS, REPO_DIR, django_setup, recreate_postgres_database_at, results_write
 
-REPO_DIR = Path(__file__).resolve().parent.parent
 PEER_DIR = (REPO_DIR / ".." / "shared" / "tools" / "peer_helpdesk").resolve()
-RESULTS_DIR = REPO_DIR / "benchmarks" / "results"
 # Where the peer's bench.py writes its results (its default: $TMPDIR or /tmp).
 PEER_RESULTS_DIR = Path(os.environ.get("PEER_RESULTS") or Path(tempfile.gettempdir()) / "peer-helpdesk-results")
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/helpdesk_bench_email"
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 CHANNEL_ADDRESS = "support@peer.example"  # the peer corpus writes to this address
 EXAMPLES = 8  # failing messages listed per finding
 
@@ -200,34 +197,10 @@ def _attachment_parts(message) -> list[tuple[str, int, str]]:
 # --- Our desk --------------------------------------------------------------------------------------------------
 
 
-def database_recreate(url: str) -> None:
-    parts = urlsplit(url)
-    name = parts.path.strip("/")
-    admin = urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, ""))
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        connection.execute(sql.SQL("CREATE DATABASE {} ENCODING 'UTF8'").format(sql.Identifier(name)))
-
-
 def django_start(*, database_url: str, var_dir: Path, log_level: str, settings: str = "helpdesk.settings") -> None:
     """Set the desk up in this process against ``database_url``, with files under ``var_dir`` and Celery eager (so
-    the routing each new ticket enqueues is done, and timed, here)."""
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": settings,
-            "DATABASE_URL": database_url,
-            "HELPDESK_VAR_DIR": str(var_dir),
-            "MEDIA_ROOT": str(var_dir / "media"),
-            "CELERY_TASK_ALWAYS_EAGER": "true",
-            "DEBUG": "false",
-            "LOG_LEVEL": log_level,
-            "REDIS_URL": "",
-        }
-    )
-    sys.path.insert(0, str(REPO_DIR))
-    import django
-
-    django.setup()
+    the routing each new ticket enqueues is done, and timed, here), and migrate."""
+    django_setup(database_url=database_url, var_dir=var_dir, log_level=log_level, settings=settings)
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
@@ -963,7 +936,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     directory = corpus_build(args)
     corpus = Corpus(directory)
-    database_recreate(args.database_url)
+    recreate_postgres_database_at(args.database_url, encoding="UTF8")
     var_dir = Path(tempfile.mkdtemp(prefix="email-ingest-bench-"))
     try:
         django_start(database_url=args.database_url, var_dir=var_dir, log_level=args.log_level, settings=args.settings)
@@ -1050,9 +1023,7 @@ def main(argv: list[str] | None = None) -> int:
         lines += profile_lines(ours.profiler, args.profile)
     if peer:
         lines.append(f"peer summary: {peer.get('date')} {result['peer_results']}")
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"email_ingest-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(result, indent=1, ensure_ascii=False, default=str))
+    out = results_write(result, prefix="email_ingest-", indent=1, ensure_ascii=False, default=str)
     lines.append(f"json: {out}")
     print("\n".join(lines))
     if peer:

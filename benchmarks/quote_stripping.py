@@ -37,12 +37,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT / "tests" / "fixtures"
+# Run as a script, this directory is on sys.path: what every benchmark shares is in harness.py.
+from harness import REPO_DIR, git_short_head, repository_on_path
+
+FIXTURES = REPO_DIR / "tests" / "fixtures"
 CASES = FIXTURES / "email_quotes" / "replies.json"
 PATHOLOGICAL_SECONDS = 20.0
 
-sys.path.insert(0, str(ROOT))
+repository_on_path()
 
 
 def load_cases() -> list[dict]:
@@ -71,7 +73,7 @@ def desk() -> Callable[[str], str]:
 def desk_at(revision: str) -> Callable[[str], str]:
     """The quote functions of parsing.py at ``revision`` (before they moved to quotes.py): only ``re`` is needed."""
     source = subprocess.run(
-        ["git", "-C", str(ROOT), "show", f"{revision}:channels_app/email/parsing.py"],
+        ["git", "-C", str(REPO_DIR), "show", f"{revision}:channels_app/email/parsing.py"],
         check=True,
         capture_output=True,
         text=True,
@@ -167,9 +169,7 @@ def time_pathological(name: str, revision: str | None, text: str) -> str:
 
 def version_of(distribution: str | None) -> str:
     if distribution is None:
-        return subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip()
+        return git_short_head()
     return importlib.metadata.version(distribution)
 
 
@@ -192,7 +192,8 @@ def main() -> int:
         except ImportError as exc:
             print(f"{name}: not installed ({exc.name}); pip install -e '.[quotes-comparison]'", file=sys.stderr)
 
-    print(f"{len(cases)} replies from {CASES.relative_to(ROOT)}; Python {platform.python_version()}, {platform.node()}")
+    source = CASES.relative_to(REPO_DIR)
+    print(f"{len(cases)} replies from {source}; Python {platform.python_version()}, {platform.node()}")
     print(f"{'candidate':<26} {'version':<10} {'right':>9} {'raised':>6} {'median µs':>10} {'p95 µs':>9}")
     report = {"cases": len(cases), "candidates": {}}
     for name, (function, version) in candidates.items():

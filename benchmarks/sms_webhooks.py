@@ -28,19 +28,17 @@ It drops and creates the database ``helpdesk_bench_sms`` (``--database-name``), 
 ``manage.py shell`` subprocess, and starts ``uvicorn helpdesk.asgi:application`` (DEBUG off, ``PUBLIC_BASE_URL``
 set to its loopback URL, which is what the signatures cover) and, unless ``--no-worker``, a Celery worker. Every
 process it starts is stopped, process group and all, on exit, error, Ctrl-C or SIGTERM (the process handling is
-``benchmarks/api_ingest.py``'s, imported from it). The result goes to ``benchmarks/results/sms_webhooks-<UTC
+``benchmarks/harness.py``'s, shared by every benchmark). The result goes to ``benchmarks/results/sms_webhooks-<UTC
 time>.json``. Exit code: 0 when every check passed, 1 when one failed, 2 when the run was aborted.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import re
 import sys
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -51,8 +49,8 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 import redis
 
-# Run as a script, this directory is on sys.path: the process and database handling is the API benchmark's.
-from api_ingest import (
+# Run as a script, this directory is on sys.path: what every benchmark shares is in harness.py.
+from harness import (
     LOOPBACK_HOSTS,
     REPO_DIR,
     BenchmarkError,
@@ -60,10 +58,21 @@ from api_ingest import (
     Processes,
     benchmark_main,
     busy_percent,
+    celery_start,
+    check,
+    checks_lines,
+    closing_lines,
+    fan_out,
     free_port,
     latency_figures,
+    load_average,
+    log_says,
     machine_cpu,
+    migrate_and_set_up,
     recreate_postgres_database,
+    server_environment,
+    server_healthy,
+    services_environment,
     uvicorn_start,
     versions,
     wait_until,
@@ -214,41 +223,26 @@ def make_posts(*, args: argparse.Namespace, url: str, rng: random.Random) -> lis
 
 def post_all(*, url: str, posts: list[Post], concurrency: int, deadline: float) -> list[Answer]:
     """Post everything from ``concurrency`` threads, each with its own keep-alive connection."""
-    answers: list[Answer | None] = [None] * len(posts)
-    lock = threading.Lock()
-    cursor = iter(range(len(posts)))
 
-    def next_slot() -> int | None:
-        with lock:
-            return next(cursor, None)
+    def send(client: httpx.Client, slot: int) -> Answer:
+        post = posts[slot]
+        headers = {SIGNATURE_HEADER: post.signature, "Content-Type": "application/x-www-form-urlencoded"}
+        started = time.perf_counter()
+        try:
+            response = client.post(url, content=urlencode(post.form).encode(), headers=headers)
+        except httpx.HTTPError as exc:
+            return Answer(post, started, time.perf_counter() - started, None, repr(exc))
+        seconds = time.perf_counter() - started
+        error = "" if response.status_code == 200 else response.text[:300]
+        return Answer(post, started, seconds, response.status_code, error)
 
-    def client_loop() -> None:
-        with httpx.Client(timeout=30) as client:
-            while time.monotonic() < deadline:
-                slot = next_slot()
-                if slot is None:
-                    return
-                post = posts[slot]
-                headers = {SIGNATURE_HEADER: post.signature, "Content-Type": "application/x-www-form-urlencoded"}
-                started = time.perf_counter()
-                try:
-                    response = client.post(url, content=urlencode(post.form).encode(), headers=headers)
-                except httpx.HTTPError as exc:
-                    answers[slot] = Answer(post, started, time.perf_counter() - started, None, repr(exc))
-                    continue
-                seconds = time.perf_counter() - started
-                error = "" if response.status_code == 200 else response.text[:300]
-                answers[slot] = Answer(post, started, seconds, response.status_code, error)
-
-    threads = [threading.Thread(target=client_loop, name=f"poster-{n}", daemon=True) for n in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        while thread.is_alive():
-            thread.join(0.2)
-    if time.monotonic() >= deadline:
-        raise BenchmarkError("the global timeout passed while posting")
-    return [answer for answer in answers if answer is not None]
+    return fan_out(
+        count=len(posts),
+        concurrency=concurrency,
+        deadline=deadline,
+        open_client=lambda: httpx.Client(timeout=30),
+        send=send,
+    )
 
 
 def wait_for_processing(*, database: Database, expected: int, deadline: float, processes: Processes) -> float:
@@ -275,62 +269,36 @@ def wait_for_processing(*, database: Database, expected: int, deadline: float, p
         time.sleep(POLL_SECONDS)
 
 
-def check(actual, expected) -> dict:
-    return {"actual": actual, "expected": expected, "ok": actual == expected}
-
-
 # --- Main ------------------------------------------------------------------------------------------------------
 
 
 def run(args: argparse.Namespace, *, work_dir: Path, processes: Processes) -> dict:
-    load_at_start = [round(value, 2) for value in os.getloadavg()]  # other work on the machine skews the figures
+    load_at_start = load_average()
     deadline = time.monotonic() + args.timeout
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     database_url = recreate_postgres_database(admin_url=args.postgres_url, name=args.database_name)
     redis.Redis.from_url(args.redis_url).flushdb()
     processes.env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "helpdesk.settings",
-            "DEBUG": "false",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "PUBLIC_BASE_URL": base_url,
-            "HELPDESK_VAR_DIR": str(work_dir / "var"),
-            "MEDIA_ROOT": str(work_dir / "var" / "media"),
-            "SECRET_KEY": "benchmark-only-" + "x" * 40,
-            "LOG_LEVEL": args.log_level,
-            "CELERY_TASK_ALWAYS_EAGER": "false",
-            "DATABASE_URL": database_url,
-            "REDIS_URL": args.redis_url,
-            "CELERY_BROKER_URL": args.redis_url,
-            "PYTHONUNBUFFERED": "1",
-        }
+        server_environment(settings="helpdesk.settings", base_url=base_url, work_dir=work_dir, log_level=args.log_level)
     )
+    processes.env.update(services_environment(database_url=database_url, redis_url=args.redis_url))
     database = Database(postgres_url=database_url)
     print("[bench] migrating a fresh database", file=sys.stderr, flush=True)
-    processes.run("migrate", [sys.executable, "manage.py", "migrate", "--noinput"], deadline=deadline)
-    output = processes.run("setup", [sys.executable, "manage.py", "shell", "-c", SETUP_CODE], deadline=deadline)
-    line = next((line for line in output.splitlines() if line.startswith("BENCH_SETUP ")), None)
-    if line is None:
-        raise BenchmarkError(f"the channel setup printed no result:\n{output[-2000:]}")
-    setup = json.loads(line.removeprefix("BENCH_SETUP "))
+    setup = migrate_and_set_up(processes, setup_code=SETUP_CODE, deadline=deadline)
     url = f"{base_url}/inbound/sms/twilio/{setup['public_key']}/"
     posts = make_posts(args=args, url=url, rng=random.Random(args.seed))
 
     print(f"[bench] starting uvicorn ({args.workers} workers) on {base_url}", file=sys.stderr, flush=True)
     uvicorn_start(processes, port=port, workers=args.workers)
     if not args.no_worker:
-        worker_log = processes.start(
-            "celery",
-            [
-                *(sys.executable, "-m", "celery", "-A", "helpdesk", "worker", "--loglevel", "INFO"),
-                *("--concurrency", str(args.celery_concurrency), "--hostname", f"bench-sms-{os.getpid()}@%h"),
-            ],
+        worker_log = celery_start(
+            processes, concurrency=args.celery_concurrency, hostname=f"bench-sms-{os.getpid()}@%h"
         )
         wait_until(
-            lambda: _log_says(worker_log, " ready."), what="the Celery worker", deadline=deadline, processes=processes
+            lambda: log_says(worker_log, " ready."), what="the Celery worker", deadline=deadline, processes=processes
         )
-    wait_until(lambda: _healthy(base_url), what="the server's /healthz", deadline=deadline, processes=processes)
+    wait_until(lambda: server_healthy(base_url), what="the server's /healthz", deadline=deadline, processes=processes)
 
     print(
         f"[bench] posting {len(posts)} webhooks ({args.messages} new), concurrency {args.concurrency}",
@@ -399,7 +367,7 @@ def run(args: argparse.Namespace, *, work_dir: Path, processes: Processes) -> di
             "seed": args.seed,
             "cpus": os.cpu_count(),
             "load_average_at_start": load_at_start,
-            "load_average_at_end": [round(value, 2) for value in os.getloadavg()],
+            "load_average_at_end": load_average(),
         },
         "versions": versions(database, is_sqlite=False),
         "posting": {
@@ -419,23 +387,8 @@ def run(args: argparse.Namespace, *, work_dir: Path, processes: Processes) -> di
     }
 
 
-def _healthy(base_url: str) -> bool:
-    try:
-        return httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _log_says(path: Path, text: str) -> bool:
-    try:
-        return text in path.read_text(errors="replace")
-    except OSError:
-        return False
-
-
 def summary(result: dict, *, results_path: Path) -> str:
     config, posting, latency = result["config"], result["posting"], result["posting"]["latency_ms_accepted"]
-    failed = [name for name, item in result["checks"].items() if not item["ok"]]
     lines = [
         f"SMS webhook benchmark on {result['versions']['database']}: {config['uvicorn_workers']} uvicorn workers, "
         f"{config['cpus']} CPUs (load {config['load_average_at_start'][0]} at start)",
@@ -454,15 +407,8 @@ def summary(result: dict, *, results_path: Path) -> str:
             f"({processing['seconds_after_posting_ended']:.2f} s after the last answer), "
             f"{processing['messages_per_second']:.1f} messages/s with {config['celery_concurrency']} Celery processes"
         )
-    lines.append(
-        f"  checks               {'all passed' if not failed else 'FAILED: ' + ', '.join(failed)} "
-        f"({len(result['checks']) - len(failed)}/{len(result['checks'])})"
-    )
-    for name in failed:
-        lines.append(f"    {name}: {result['checks'][name]['actual']} (expected {result['checks'][name]['expected']})")
-    if posting["error_samples"]:
-        lines.append("  error samples        " + " | ".join(posting["error_samples"]))
-    lines.append(f"  results              {results_path.relative_to(REPO_DIR)}")
+    lines += checks_lines(result["checks"])
+    lines += closing_lines(error_samples=posting["error_samples"], results=results_path.relative_to(REPO_DIR))
     return "\n".join(lines)
 
 
