@@ -38,9 +38,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 # Run as a script, this directory is on sys.path: what every benchmark shares is in harness.py.
-from harness import REPO_DIR, git_short_head, repository_on_path
+from harness import REPO_DIR as ROOT
+from harness import git_short_head, repository_on_path
 
-FIXTURES = REPO_DIR / "tests" / "fixtures"
+FIXTURES = ROOT / "tests" / "fixtures"
 CASES = FIXTURES / "email_quotes" / "replies.json"
 PATHOLOGICAL_SECONDS = 20.0
 
@@ -73,7 +74,7 @@ def desk() -> Callable[[str], str]:
 def desk_at(revision: str) -> Callable[[str], str]:
     """The quote functions of parsing.py at ``revision`` (before they moved to quotes.py): only ``re`` is needed."""
     source = subprocess.run(
-        ["git", "-C", str(REPO_DIR), "show", f"{revision}:channels_app/email/parsing.py"],
+        ["git", "-C", str(ROOT), "show", f"{revision}:channels_app/email/parsing.py"],
         check=True,
         capture_output=True,
         text=True,
@@ -192,8 +193,7 @@ def main() -> int:
         except ImportError as exc:
             print(f"{name}: not installed ({exc.name}); pip install -e '.[quotes-comparison]'", file=sys.stderr)
 
-    source = CASES.relative_to(REPO_DIR)
-    print(f"{len(cases)} replies from {source}; Python {platform.python_version()}, {platform.node()}")
+    print(f"{len(cases)} replies from {CASES.relative_to(ROOT)}; Python {platform.python_version()}, {platform.node()}")
     print(f"{'candidate':<26} {'version':<10} {'right':>9} {'raised':>6} {'median µs':>10} {'p95 µs':>9}")
     report = {"cases": len(cases), "candidates": {}}
     for name, (function, version) in candidates.items():
