@@ -213,7 +213,7 @@ def child_commands(*, python: str, port: int) -> dict[str, list[str]]:
             str(port),
             "--lifespan",
             "off",
-            # Chat events are small JSON frames: compressing each cost more CPU than it saved (see the README).
+            # Chat events are small JSON frames: compressing each cost more CPU than it saved (see docs/chat.md).
             "--ws-per-message-deflate",
             "false",
             # Client frames are small requests; a bigger one is refused (1009) before it is buffered whole.
