@@ -9,6 +9,7 @@ subprocesses and read the database with psycopg (or sqlite3). How to run each be
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib.metadata
 import json
@@ -85,6 +86,16 @@ def server_environment(*, settings: str, base_url: str, work_dir: Path, log_leve
 def services_environment(*, database_url: str, redis_url: str) -> dict[str, str]:
     """PostgreSQL as the database, one Redis database number as cache, channel layer and Celery broker."""
     return {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "CELERY_BROKER_URL": redis_url}
+
+
+def service_urls_check(parser: argparse.ArgumentParser, *, postgres_url: str, redis_url: str) -> None:
+    """Refuse (``parser.error``) a PostgreSQL or Redis URL off this machine, and Redis database 0, which the tests
+    use: the benchmark drops its database and flushes its Redis database."""
+    for option, url in (("--postgres-url", postgres_url), ("--redis-url", redis_url)):
+        if urlsplit(url).hostname not in LOOPBACK_HOSTS:
+            parser.error(f"{option} must point to this machine (127.0.0.1)")
+    if urlsplit(redis_url).path.strip("/") in ("", "0"):
+        parser.error("--redis-url must name a dedicated Redis database number, not 0 (the tests use it)")
 
 
 def recreate_postgres_database(*, admin_url: str, name: str, encoding: str | None = None) -> str:

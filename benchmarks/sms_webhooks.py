@@ -44,14 +44,13 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import httpx
 import redis
 
 # Run as a script, this directory is on sys.path: what every benchmark shares is in harness.py.
 from harness import (
-    LOOPBACK_HOSTS,
     REPO_DIR,
     BenchmarkError,
     Database,
@@ -72,6 +71,7 @@ from harness import (
     recreate_postgres_database,
     server_environment,
     server_healthy,
+    service_urls_check,
     services_environment,
     uvicorn_start,
     versions,
@@ -157,11 +157,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.bad_signatures = max(5, args.messages // 100)
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", args.database_name) or "bench" not in args.database_name:
         parser.error("--database-name must be a plain lower-case identifier containing 'bench' (it is dropped)")
-    for option, url in (("--postgres-url", args.postgres_url), ("--redis-url", args.redis_url)):
-        if urlsplit(url).hostname not in LOOPBACK_HOSTS:
-            parser.error(f"{option} must point to this machine (127.0.0.1)")
-    if urlsplit(args.redis_url).path.strip("/") in ("", "0"):
-        parser.error("--redis-url must name a dedicated Redis database number, not 0 (the tests use it)")
+    service_urls_check(parser, postgres_url=args.postgres_url, redis_url=args.redis_url)
     return args
 
 
