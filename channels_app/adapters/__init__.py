@@ -1,3 +1,1 @@
-"""Built-in channel adapters; importing this package registers them."""
-
-from channels_app.adapters import api, chat, email, twilio  # noqa: F401
+"""The channel adapter interface (``base``) and the registry that finds a channel's adapter (``registry``)."""

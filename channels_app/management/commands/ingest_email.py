@@ -15,8 +15,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from channels_app.email.importing import email_import, email_import_many, raw_messages
 from channels_app.models import Channel
+from channels_app.providers.email.mail_files import raw_messages
+from channels_app.services.mailbox_import import email_import, email_import_many
 
 PROGRESS_EVERY = 100
 STDIN = "-"
