@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from channels_app.email.outbound import parse_our_message_id
 from channels_app.models import Channel, Delivery, InboundEvent
+from channels_app.providers.email.outbound import parse_our_message_id
 from channels_app.services.delivery_send import delivery_failed_event_record
 from tickets.models import Message, MessageAlias
 
