@@ -29,7 +29,7 @@ from channels_app.services.deliveries import delivery_create
 from customers.models import Customer, CustomerIdentity
 from helpdesk.errors import Conflict, DomainError
 
-# The module, not its task: the task imports this service (the deliveries' pattern).
+# The module, not its task: the tasks module imports this one (as channels_app deliveries and tasks do).
 from outreach import tasks
 from outreach.models import OutreachMessage, OutreachTemplate
 from outreach.quiet_hours import customer_zone, quiet_hours_end
