@@ -9,6 +9,7 @@ from django.db import connection
 
 from channels_app.models import Delivery, SmsOptOut
 from customers.models import EmailSubscription
+from helpdesk.errors import Conflict
 from outreach.models import OutreachMessage
 from outreach.services.send import outreach_send
 from tests.channels_app.sms_fixtures import ACCOUNT_SID, CUSTOMER_PHONE
@@ -50,8 +51,6 @@ def test_the_same_key_twice_sends_one_message(mailbox, customer, notice_template
 
 
 def test_a_key_used_for_another_customer_is_refused(mailbox, customer, notice_template):
-    from helpdesk.errors import Conflict
-
     send(customer, notice_template, [mailbox], key="routed:43")
     with pytest.raises(Conflict) as refused:
         send(CustomerFactory(), notice_template, [mailbox], key="routed:43")
