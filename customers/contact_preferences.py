@@ -22,18 +22,25 @@ def customer_email_subscription_set(
 ) -> bool:
     """Subscribe the customer to, or unsubscribe them from, desk-started email of ``purpose``. Returns whether
     anything changed: a second identical call (a one-click unsubscribe POSTed twice) changes nothing and records
-    no event. The subscription row is locked while it is compared, so two concurrent changes record one event each
-    only if each really changed it."""
+    no event. An existing row is locked while it is compared; a first unsubscribe relies on the unique
+    (customer, purpose) constraint, so two at once write one row and one event."""
     if purpose not in DESK_STARTED_PURPOSES:
         raise DomainError(f"Unknown purpose {purpose!r}.", code="unknown_purpose")
-    subscription, created = EmailSubscription.objects.select_for_update().get_or_create(
-        customer=customer, purpose=purpose, defaults={"is_subscribed": is_subscribed, "source": source}
-    )
-    # No row meant subscribed: creating one that says so changes nothing the customer would notice.
-    changed = (not is_subscribed) if created else subscription.is_subscribed != is_subscribed
-    if not changed:
+    subscription = EmailSubscription.objects.select_for_update().filter(customer=customer, purpose=purpose).first()
+    if subscription is None:
+        # No row means subscribed: subscribing is no change, and writes no row.
+        if is_subscribed:
+            return False
+        subscription, created = EmailSubscription.objects.get_or_create(
+            customer=customer, purpose=purpose, defaults={"is_subscribed": False, "source": source}
+        )
+        if not created and not subscription.is_subscribed:
+            return False  # a concurrent unsubscribe wrote it first: already done, recorded once by that one
+        if not created:
+            EmailSubscription.objects.filter(pk=subscription.pk).update(is_subscribed=False, source=source)
+    elif subscription.is_subscribed == is_subscribed:
         return False
-    if not created:
+    else:
         EmailSubscription.objects.filter(pk=subscription.pk).update(is_subscribed=is_subscribed, source=source)
     event_record(
         customer_id=customer.pk,
@@ -67,3 +74,20 @@ def customer_preferred_channel_set(*, customer: Customer, channel: Channel | Non
         params={"from": previous_id, "to": new_id, "channel": channel.name if channel is not None else ""},
     )
     return True
+
+
+@transaction.atomic
+def customer_contact_preferences_update(
+    *, customer: Customer, preferred_channel: Channel | None, email_subscribed: dict[str, bool], actor: Actor
+) -> bool:
+    """An agent's save of the profile's contact preferences, all or nothing. Returns whether anything changed."""
+    changed = customer_preferred_channel_set(customer=customer, channel=preferred_channel, actor=actor)
+    for purpose, is_subscribed in email_subscribed.items():
+        changed |= customer_email_subscription_set(
+            customer=customer,
+            purpose=purpose,
+            is_subscribed=is_subscribed,
+            source=EmailSubscription.Source.AGENT,
+            actor=actor,
+        )
+    return changed
