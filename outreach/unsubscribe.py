@@ -7,7 +7,17 @@ from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 
+from channels_app.adapters.base import PURPOSE_INCIDENT, PURPOSE_NOTICE, PURPOSE_SURVEY
+
 _SALT = "outreach.unsubscribe"
+
+# What each purpose is called to the customer (the unsubscribe page, an email's footer); agents read
+# channels_app.adapters.base.PURPOSE_LABELS instead.
+CUSTOMER_LABELS = {
+    PURPOSE_NOTICE: "updates about your requests",
+    PURPOSE_INCIDENT: "outage notifications",
+    PURPOSE_SURVEY: "surveys",
+}
 
 
 class UnsubscribeLinkInvalid(Exception):

@@ -9,10 +9,10 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from channels_app.adapters.base import DESK_STARTED_PURPOSES, PURPOSE_LABELS
+from channels_app.adapters.base import DESK_STARTED_PURPOSES
 from customers.contact_preferences import customer_email_subscription_set
 from customers.models import Customer, EmailSubscription
-from outreach.unsubscribe import UnsubscribeLinkInvalid, unsubscribe_token_read
+from outreach.unsubscribe import CUSTOMER_LABELS, UnsubscribeLinkInvalid, unsubscribe_token_read
 from tickets.types import Actor
 
 _TEMPLATE = "outreach/unsubscribe.html"
@@ -28,7 +28,7 @@ def unsubscribe_view(request, token: str):
     customer = _surviving(Customer.objects.filter(pk=wanted.customer_id).first())
     if customer is None or wanted.purpose not in DESK_STARTED_PURPOSES:
         return render(request, _TEMPLATE, {"state": "invalid"}, status=400)
-    context = {"label": PURPOSE_LABELS[wanted.purpose].lower(), "token": token}
+    context = {"label": CUSTOMER_LABELS[wanted.purpose], "token": token}
     if request.method == "GET":
         is_subscribed = not EmailSubscription.objects.filter(
             customer=customer, purpose=wanted.purpose, is_subscribed=False

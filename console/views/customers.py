@@ -117,12 +117,17 @@ def customer_contact_preferences_view(request, customer_id: int):
         )
     except DomainError as exc:
         return _contact_response(request, customer, contact, status=400, error=exc.detail)
+    if changed:
+        # Back to the profile, whose timeline now shows the change (htmx follows HX-Redirect as a navigation).
+        messages.success(request, "Contact preferences saved: the change is on the timeline.")
+        url = reverse("console:customer", kwargs={"customer_id": customer.pk})
+        if request.htmx:
+            return HttpResponse(status=204, headers={"HX-Redirect": url})
+        return redirect(url)
     if not request.htmx:
-        messages.success(request, "Contact preferences saved." if changed else "Nothing to change.")
+        messages.info(request, "Nothing changed in the contact preferences.")
         return redirect("console:customer", customer_id=customer.pk)
-    contact = customer_contact_preferences_get(customer=customer)
-    notice = "Saved. The change is on the timeline." if changed else "Nothing changed."
-    return _contact_response(request, customer, contact, notice=notice)
+    return _contact_response(request, customer, contact, notice="Nothing changed.")
 
 
 def _contact_response(request, customer, contact, *, status: int = 200, error: str = "", notice: str = ""):

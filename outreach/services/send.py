@@ -22,7 +22,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.html import escape
 
-from channels_app.adapters.base import DESK_STARTED_PURPOSES, PURPOSE_LABELS, PURPOSE_SURVEY, ChannelAdapter
+from channels_app.adapters.base import DESK_STARTED_PURPOSES, PURPOSE_SURVEY, ChannelAdapter
 from channels_app.adapters.registry import AdapterNotFound, adapter_for
 from channels_app.models import Channel
 from channels_app.services.deliveries import delivery_create
@@ -35,7 +35,7 @@ from outreach.models import OutreachMessage, OutreachTemplate
 from outreach.quiet_hours import customer_zone, quiet_hours_end
 from outreach.rendering import FILLED_BY_SERVICE, PLACEHOLDERS, RenderedMessage, TemplateRenderError, template_render
 from outreach.types import LAST_USED, PREFERRED, OutreachResult
-from outreach.unsubscribe import unsubscribe_url
+from outreach.unsubscribe import CUSTOMER_LABELS, unsubscribe_url
 from realtime.publish import message_created_publish
 from tickets.models import Message, Ticket, TimelineEvent
 from tickets.selectors.recipients import customer_recipient_identity
@@ -180,7 +180,7 @@ def _defer(row: OutreachMessage, *, ends_at, zone_name: str) -> OutreachResult:
     row.reason = "quiet_hours"
     row.detail = f"Quiet hours in {zone_name}: it goes out at {local:%Y-%m-%d %H:%M} there."
     row.save(update_fields=["status", "send_after", "reason", "detail", "updated_at"])
-    _event(row, TimelineEvent.Type.OUTREACH_DEFERRED, send_after=ends_at.isoformat())
+    _event(row, TimelineEvent.Type.OUTREACH_DEFERRED, send_after=ends_at.isoformat(), detail=row.detail)
     outreach_id = row.pk
     transaction.on_commit(lambda: tasks.send_deferred.apply_async((outreach_id,), eta=ends_at), robust=True)
     logger.info("outreach.deferred", extra={"outreach_id": row.pk, "customer_id": row.customer_id})
@@ -257,7 +257,7 @@ def _send(row: OutreachMessage, choice: _Choice) -> OutreachResult:
     if choice.adapter.supports_list_unsubscribe:
         url = unsubscribe_url(customer_id=row.customer_id, purpose=row.purpose)
         metadata["list_unsubscribe"] = [url]
-        label = PURPOSE_LABELS[row.purpose].lower()
+        label = CUSTOMER_LABELS[row.purpose]
         text = f"{text}\n\n--\nTo stop receiving {label} by email: {url}"
         if html:
             html += f'<p>To stop receiving {escape(label)} by email, <a href="{escape(url)}">unsubscribe</a>.</p>'

@@ -66,8 +66,8 @@ def test_an_agent_sets_the_preferred_channel_and_unsubscribes_a_purpose(console_
 
     response = save(console_client, customer, preferred_channel=str(mailbox.pk), email_notice="on", email_incident="on")
 
-    assert response.status_code == 200
-    assert "Saved. The change is on the timeline." in response.content.decode()
+    # Then the browser goes back to the profile, whose timeline shows the change
+    assert (response.status_code, response.headers["HX-Redirect"]) == (204, profile_url(customer))
     assert Customer.objects.get(pk=customer.pk).preferred_channel_id == mailbox.pk
     assert list(EmailSubscription.objects.values_list("purpose", "is_subscribed", "source")) == [
         ("survey", False, "agent")
@@ -78,8 +78,10 @@ def test_an_agent_sets_the_preferred_channel_and_unsubscribes_a_purpose(console_
     assert subscription == {"purpose": "survey", "is_subscribed": False, "source": "agent"}
     event = TimelineEvent.objects.get(type=TimelineEvent.Type.EMAIL_SUBSCRIPTION_CHANGED)
     assert (event.customer_id, event.actor_id) == (customer.pk, console_agent.pk)
-    # And the timeline on the profile shows it
-    assert "Email subscription changed" in console_client.get(profile_url(customer)).content.decode()
+    page = console_client.get(profile_url(customer)).content.decode()
+    assert "Contact preferences saved: the change is on the timeline." in page
+    assert "unsubscribed from survey emails" in page
+    assert 'Preferred channel changed</span>:\n  <span class="event-params">now Support mail' in page
 
 
 def test_saving_what_is_already_set_records_nothing(console_client):
@@ -111,6 +113,7 @@ def test_without_htmx_the_save_returns_to_the_profile(console_client):
     response = save(console_client, customer, htmx=False, email_notice="on", email_incident="on")
 
     assert (response.status_code, response.headers["Location"]) == (302, profile_url(customer))
+    assert "Contact preferences saved" in console_client.get(profile_url(customer)).content.decode()
     assert EmailSubscription.objects.get().purpose == "survey"
 
 

@@ -68,7 +68,7 @@ def test_a_notice_by_email_reaches_the_smtp_peer_with_one_click_unsubscribe(
     assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     text = email.get_body(("plain",)).get_content()
     assert text.startswith("Hello Ann, your ticket is now with Billing.")
-    assert f"To stop receiving notices about their tickets by email: {url}" in text
+    assert f"To stop receiving updates about your requests by email: {url}" in text
     html = email.get_body(("html",)).get_content()
     assert "<b>Billing</b>" in html and f'href="{url}"' in html
     # And it went the ordinary way: a message on a desk-started (solved) ticket and a sent delivery
