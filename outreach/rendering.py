@@ -21,7 +21,7 @@ from channels_app.adapters.base import (
     PURPOSE_SURVEY,
 )
 from channels_app.sms.segments import sms_segments
-from tickets.html import sanitise_html
+from tickets.html import html_to_text, sanitise_html
 from tickets.services.canned import canned_text_render
 
 _CUSTOMER = ("customer.name", "customer.first_name")
@@ -103,11 +103,9 @@ def template_render(template, *, message_format: str, values: dict[str, str]) ->
             html = sanitise_html(canned_text_render(template.email_html, values=escaped))
         if not template.email_text and not html:
             raise _missing("email")
-        return RenderedMessage(
-            subject=canned_text_render(template.email_subject, values=values),
-            text=canned_text_render(template.email_text, values=values),
-            html=html,
-        )
+        # An HTML-only template still gets a plain-text part: some clients (and every screen reader) read only that.
+        text = canned_text_render(template.email_text, values=values) if template.email_text else html_to_text(html)
+        return RenderedMessage(subject=canned_text_render(template.email_subject, values=values), text=text, html=html)
     if message_format == FORMAT_SMS:
         if not template.sms_text:
             raise _missing("SMS")

@@ -65,6 +65,14 @@ def test_email_html_is_filled_with_escaped_values_and_sanitised():
     assert rendered.subject == "Your ticket is with <i>R&D</i>"
 
 
+def test_an_html_only_email_gets_a_plain_text_part():
+    template = template_create(email_text="", email_html="<p>Now with <b>{{ team.name }}</b>.</p>")
+
+    rendered = template_render(template, message_format=FORMAT_EMAIL, values={"team.name": "Billing"})
+
+    assert (rendered.text.strip(), rendered.html) == ("Now with Billing.", "<p>Now with <b>Billing</b>.</p>")
+
+
 def test_each_format_renders_its_own_part():
     template = template_create()
     values = {"customer.first_name": "Ann", "team.name": "Billing"}
