@@ -2,14 +2,14 @@
 SMS keyword on the sender's opt-out, anything else is ingested as a customer's message.
 
 One function for the event-at-a-time worker (``inbound_event_process``) and the batch import of a mailbox
-(``channels_app.providers.email.importing.email_import_many``), so both apply the same rules to each message.
+(``channels_app.services.mailbox_import.email_import_many``), so both apply the same rules to each message.
 """
 
 from django.db import transaction
 
 from channels_app.models import Channel, InboundEvent
 from channels_app.services.bounces import email_bounce_record
-from channels_app.services.inbound_media import inbound_media_queue
+from channels_app.services.inbound_media_queue import inbound_media_queue
 from channels_app.services.sms_keywords import sms_keyword_record
 from channels_app.types import InboundMessage
 from tickets.services import acknowledgements

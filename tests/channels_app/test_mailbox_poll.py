@@ -14,7 +14,7 @@ from imapclient import IMAPClient
 
 from channels_app.models import Channel, ImapMailboxState, InboundEvent
 from channels_app.services import inbound_receive
-from channels_app.tasks import poll_imap_mailbox, poll_imap_mailboxes
+from channels_app.tasks.mailboxes import poll_imap_mailbox, poll_imap_mailboxes
 from tests.channels_app.conftest import IMAP_USERS
 from tests.channels_app.imap_server import DroppingRelay, free_port
 from tests.factories import ChannelFactory
@@ -304,7 +304,7 @@ def test_a_failing_mailbox_is_recorded_on_its_state_and_the_others_are_still_pol
     ChannelFactory(kind=Channel.Kind.EMAIL, address="plain@desk.example")  # no IMAP: not polled
     ChannelFactory(kind=Channel.Kind.SMS, settings={"imap_host": "127.0.0.1"})  # not email: not polled
 
-    with caplog.at_level(logging.WARNING, logger="channels_app.providers.email.imap"):
+    with caplog.at_level(logging.WARNING, logger="channels_app.services.mailbox_poll"):
         assert poll_imap_mailboxes.delay().get() == 2
         poll_imap_mailboxes.delay()
 
