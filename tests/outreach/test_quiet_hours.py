@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from outreach.models import OutreachMessage
+from customers.models import EmailSubscription
+from outreach.models import OutreachMessage, OutreachTemplate
 from outreach.services.send import outreach_deferred_send, outreach_send
 from outreach.tasks import send_due_deferred
 from tests.outreach.conftest import template_create
@@ -20,7 +21,7 @@ def survey(customer, channel, key="survey:1"):
     return outreach_send(
         customer=customer,
         purpose="survey",
-        template=template_create("survey"),
+        template=OutreachTemplate.objects.filter(purpose="survey").first() or template_create("survey"),
         context={"survey.url": "https://desk.example/s/1"},
         channel_preference=[channel],
         key=key,
@@ -105,3 +106,20 @@ def test_no_or_an_unknown_time_zone_uses_the_desks(mailbox, customer, settings):
         result = survey(customer, mailbox)
 
     assert (result.status, result.send_after) == ("deferred", datetime(2026, 6, 2, 23, 0, tzinfo=UTC))
+
+
+def test_a_deferred_survey_is_decided_when_it_goes_out_not_when_it_was_deferred(mailbox, customer):
+    customer.time_zone = "Europe/Paris"
+    customer.save()
+    with time_machine.travel(datetime(2026, 6, 2, 22, 0, tzinfo=UTC), tick=False):  # midnight in Paris
+        deferred = survey(customer, mailbox)
+    # They unsubscribed from surveys during the night
+    EmailSubscription.objects.create(customer=customer, purpose="survey", is_subscribed=False, source="agent")
+
+    with time_machine.travel(deferred.send_after, tick=False):
+        result = outreach_deferred_send(outreach_id=deferred.outreach_id)
+
+    assert (result.status, result.reason) == ("skipped", "email_unsubscribed")
+    assert not Message.objects.exists()
+    # Asked again with the same key, the caller gets the decision, not a new send
+    assert survey(customer, mailbox) == result
