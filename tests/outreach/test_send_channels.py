@@ -6,6 +6,7 @@ import responses
 from django.urls import reverse
 
 from channels_app.models import Delivery
+from channels_app.types import InboundIdentity, InboundMessage
 from chat.models import ChatVisitor
 from outreach.models import OutreachMessage
 from outreach.services.send import outreach_send
@@ -14,6 +15,7 @@ from tests.channels_app.sms_fixtures import ACCOUNT_SID, CHANNEL_NUMBER, CUSTOME
 from tests.factories import AgentFactory, TicketFactory
 from tests.outreach.conftest import CUSTOMER_ADDRESS, chat_identity_add, template_create
 from tickets.models import Message, Ticket, TimelineEvent
+from tickets.services.ingest import message_ingest
 from tickets.services.replies import reply_create
 
 pytestmark = pytest.mark.django_db
@@ -137,3 +139,36 @@ def test_a_notice_to_a_visitor_on_the_widget_is_a_chat_card(chat_channel, custom
     message = Message.objects.get(pk=result.message_id)
     assert (message.text, message.html, message.identity_id) == ("Your ticket is now with Billing.", "", identity.pk)
     assert "list_unsubscribe" not in message.metadata
+
+
+def test_the_customers_answer_to_a_desk_started_email_reopens_its_ticket(
+    smtp, mailbox, customer, notice_template, django_capture_on_commit_callbacks
+):
+    # Given a notice sent by email on a desk-started (solved) ticket
+    with django_capture_on_commit_callbacks(execute=True):
+        result = outreach_send(
+            customer=customer,
+            purpose="notice",
+            template=notice_template,
+            context={"team.name": "Billing"},
+            channel_preference=[mailbox],
+            key="routed:answered",
+        )
+    [received] = smtp.received
+    our_id = received.message["Message-ID"]
+
+    # When the customer answers it
+    answer = message_ingest(
+        channel=mailbox,
+        inbound=InboundMessage(
+            provider_id="<answer-1@example.com>",
+            sender=InboundIdentity(kind="email", value=CUSTOMER_ADDRESS),
+            subject=f"Re: {received.message['Subject']}",
+            text="Thanks, but I still need help.",
+            in_reply_to=(our_id,),
+        ),
+    )
+
+    # Then the answer threads onto that ticket and reopens it
+    assert answer.ticket.pk == result.ticket_id
+    assert Ticket.objects.get(pk=result.ticket_id).status == Ticket.Status.OPEN
