@@ -17,6 +17,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -182,9 +183,18 @@ def _defer(row: OutreachMessage, *, ends_at, zone_name: str) -> OutreachResult:
     row.save(update_fields=["status", "send_after", "reason", "detail", "updated_at"])
     _event(row, TimelineEvent.Type.OUTREACH_DEFERRED, send_after=ends_at.isoformat(), detail=row.detail)
     outreach_id = row.pk
-    transaction.on_commit(lambda: tasks.send_deferred.apply_async((outreach_id,), eta=ends_at), robust=True)
+    # Redis redelivers a task not acknowledged within the visibility timeout, and a worker holds an ETA task
+    # unacknowledged until it is due: a longer wait is left to beat's sweep rather than queued (and redelivered)
+    # hourly. Either way the row lock makes it go once.
+    if (ends_at - timezone.now()).total_seconds() < _eta_limit_seconds():
+        transaction.on_commit(lambda: tasks.send_deferred.apply_async((outreach_id,), eta=ends_at), robust=True)
     logger.info("outreach.deferred", extra={"outreach_id": row.pk, "customer_id": row.customer_id})
     return _result(row)
+
+
+def _eta_limit_seconds() -> float:
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {}
+    return options.get("visibility_timeout", 3600) * 0.9
 
 
 def _deliver(row: OutreachMessage) -> OutreachResult:

@@ -43,11 +43,12 @@ def test_a_survey_at_night_waits_for_eight_on_the_customers_clock_across_a_dst_c
     customer.time_zone = zone
     customer.save()
 
-    # The ETA task runs at once in the tests' eager Celery: too early, it must send nothing.
-    with time_machine.travel(night, tick=False), django_capture_on_commit_callbacks(execute=True):
+    # Hours away: left to beat's sweep, no ETA task queued (on-commit callbacks run, as in production).
+    with time_machine.travel(night, tick=False), django_capture_on_commit_callbacks(execute=True) as callbacks:
         result = survey(customer, mailbox)
 
     assert (result.status, result.send_after, result.reason) == ("deferred", morning, "quiet_hours")
+    assert callbacks == []
     assert (
         result.detail
         == f"Quiet hours in {zone}: it goes out at {morning.astimezone(ZoneInfo(zone)):%Y-%m-%d} 08:00 there."
@@ -123,3 +124,23 @@ def test_a_deferred_survey_is_decided_when_it_goes_out_not_when_it_was_deferred(
     assert not Message.objects.exists()
     # Asked again with the same key, the caller gets the decision, not a new send
     assert survey(customer, mailbox) == result
+
+
+def test_a_deferral_shorter_than_the_brokers_visibility_timeout_queues_an_eta_task(
+    mailbox, customer, django_capture_on_commit_callbacks
+):
+    customer.time_zone = "Europe/Paris"
+    customer.save()
+
+    # 07:40 in Paris: twenty minutes to wait. The ETA task runs at once in the tests' eager Celery: too early,
+    # it must send nothing.
+    with (
+        time_machine.travel(datetime(2026, 6, 3, 5, 40, tzinfo=UTC), tick=False),
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+    ):
+        result = survey(customer, mailbox)
+
+    assert len(callbacks) == 1
+    assert (result.status, result.send_after) == ("deferred", datetime(2026, 6, 3, 6, 0, tzinfo=UTC))
+    assert OutreachMessage.objects.get().status == OutreachMessage.Status.DEFERRED
+    assert not Message.objects.exists()
