@@ -3,6 +3,7 @@ Twilio's REST API (mocked with ``responses`` under the real twilio client), a ch
 
 import pytest
 import responses
+from django.test import Client
 from django.urls import reverse
 
 from channels_app.models import Delivery
@@ -12,7 +13,7 @@ from outreach.models import OutreachMessage
 from outreach.services.send import outreach_send
 from realtime.presence import presence_leave, visitor_presence_join
 from tests.channels_app.sms_fixtures import ACCOUNT_SID, CHANNEL_NUMBER, CUSTOMER_PHONE
-from tests.factories import AgentFactory, TicketFactory
+from tests.factories import AdminFactory, AgentFactory, TicketFactory
 from tests.outreach.conftest import CUSTOMER_ADDRESS, chat_identity_add, template_create
 from tickets.models import Message, Ticket, TimelineEvent
 from tickets.services.ingest import message_ingest
@@ -172,3 +173,21 @@ def test_the_customers_answer_to_a_desk_started_email_reopens_its_ticket(
     # Then the answer threads onto that ticket and reopens it
     assert answer.ticket.pk == result.ticket_id
     assert Ticket.objects.get(pk=result.ticket_id).status == Ticket.Status.OPEN
+
+
+def test_the_ticket_page_of_a_desk_started_ticket_says_what_the_desk_did(mailbox, customer, notice_template):
+    result = outreach_send(
+        customer=customer,
+        purpose="notice",
+        template=notice_template,
+        context={"team.name": "Billing"},
+        channel_preference=[mailbox],
+        key="routed:page",
+    )
+    client = Client()
+    client.force_login(AdminFactory())
+
+    page = client.get(f"/console/tickets/{result.ticket_id}/").content.decode()
+
+    assert f"The desk opened ticket #{result.ticket_id} to write to the customer first (notice)." in page
+    assert "The desk wrote to the customer first: notice “notice template”." in page
