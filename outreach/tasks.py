@@ -2,20 +2,18 @@
 
 from celery import shared_task
 
-# The module, not its functions: the service queues these tasks (``from outreach import tasks``), so a name import
-# here would be circular, as between channels_app's deliveries and its tasks.
-from outreach.services import send
+from outreach.services.deferred import outreach_deferred_send, outreach_due_deferred_ids
 
 
 @shared_task(name="outreach.send_deferred", acks_late=True)
 def send_deferred(outreach_id: int) -> None:
     """Send one deferred message once its quiet hours are over (queued with that ETA); early or already sent:
     nothing happens."""
-    send.outreach_deferred_send(outreach_id=outreach_id)
+    outreach_deferred_send(outreach_id=outreach_id)
 
 
 @shared_task(name="outreach.send_due_deferred", acks_late=True)
 def send_due_deferred() -> None:
     """Beat's safety net for ETA tasks the broker lost: queue every deferred message that is due."""
-    for outreach_id in send.outreach_due_deferred_ids():
+    for outreach_id in outreach_due_deferred_ids():
         send_deferred.delay(outreach_id)

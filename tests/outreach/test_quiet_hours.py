@@ -9,7 +9,8 @@ import time_machine
 
 from customers.models import EmailSubscription
 from outreach.models import OutreachMessage, OutreachTemplate
-from outreach.services.send import outreach_deferred_send, outreach_send
+from outreach.services.deferred import outreach_deferred_send
+from outreach.services.send import outreach_send
 from outreach.tasks import send_due_deferred
 from tests.outreach.conftest import template_create
 from tickets.models import Message, TimelineEvent
