@@ -8,6 +8,7 @@ from datetime import datetime
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from channels_app.adapters.base import DESK_STARTED_PURPOSES, PURPOSE_LABELS
+from channels_app.adapters.registry import AdapterNotFound, adapter_for
 from channels_app.models import Channel, SmsOptOut
 from customers.identities import normalise_phone
 from customers.models import ContextEvent, Customer, CustomerIdentity, CustomerMerge, EmailSubscription
@@ -158,19 +159,35 @@ class ContactPreferences:
 
 
 def customer_contact_preferences_get(*, customer: Customer) -> ContactPreferences:
-    """Three queries, whatever the customer has: the channels, their subscriptions, their SMS opt-out."""
+    """Four queries, whatever the customer has: their identities, the channels, their subscriptions, their SMS
+    opt-out. The channels offered are the active ones that can address one of the customer's identities (a
+    preferred channel they have no address on would only ever be skipped), and the current preference."""
+    identities = list(CustomerIdentity.objects.filter(customer=customer).values_list("kind", "value"))
+    kinds = {kind for kind, _ in identities}
+    phones = [value for kind, value in identities if kind == CustomerIdentity.Kind.PHONE]
     unsubscribed = set(
         EmailSubscription.objects.filter(customer=customer, is_subscribed=False).values_list("purpose", flat=True)
     )
-    phones = CustomerIdentity.objects.filter(customer=customer, kind=CustomerIdentity.Kind.PHONE).values("value")
+    channels = [
+        channel
+        for channel in Channel.objects.filter(is_active=True).order_by("kind", "name", "pk")
+        if channel.pk == customer.preferred_channel_id or _can_address(channel, kinds)
+    ]
     return ContactPreferences(
         preferred_channel_id=customer.preferred_channel_id,
-        channels=list(Channel.objects.filter(is_active=True).order_by("kind", "name", "pk")),
+        channels=channels,
         email_subscriptions=[
             EmailSubscriptionState(
                 purpose=purpose, label=PURPOSE_LABELS[purpose], is_subscribed=purpose not in unsubscribed
             )
             for purpose in DESK_STARTED_PURPOSES
         ],
-        is_sms_opted_out=SmsOptOut.objects.filter(phone__in=phones).exists(),
+        is_sms_opted_out=bool(phones) and SmsOptOut.objects.filter(phone__in=phones).exists(),
     )
+
+
+def _can_address(channel: Channel, identity_kinds: set[str]) -> bool:
+    try:
+        return bool(identity_kinds & set(adapter_for(channel).recipient_identity_kinds))
+    except AdapterNotFound:
+        return False

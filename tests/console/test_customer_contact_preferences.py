@@ -34,6 +34,7 @@ def events(type) -> list[dict]:
 def test_the_profile_shows_the_preferences(console_client):
     customer = CustomerFactory()
     phone = IdentityFactory(customer=customer, kind="phone", value="+14155550100")
+    IdentityFactory(customer=customer, kind="email", value="ann@example.com")
     SmsOptOut.objects.create(phone=phone.value, keyword="STOP")
     EmailSubscription.objects.create(customer=customer, purpose="survey", is_subscribed=False, source="agent")
     ChannelFactory(kind=Channel.Kind.EMAIL, name="Support mail")
@@ -60,8 +61,21 @@ def test_without_script_the_form_is_a_page_of_its_own(console_client):
     assert "<title>Contact preferences: Ann Lee" in page and 'name="preferred_channel"' in page
 
 
+def test_only_channels_that_can_reach_the_customer_are_offered(console_client):
+    customer = CustomerFactory()
+    IdentityFactory(customer=customer, kind="email", value="ann@example.com")
+    ChannelFactory(kind=Channel.Kind.EMAIL, name="Support mail")
+    ChannelFactory(kind=Channel.Kind.SMS, provider="twilio", name="Texts")
+
+    page = console_client.get(form_url(customer), headers={"HX-Request": "true"}).content.decode()
+
+    assert "Support mail (Email)" in page
+    assert "Texts (SMS)" not in page  # no phone number to text
+
+
 def test_an_agent_sets_the_preferred_channel_and_unsubscribes_a_purpose(console_client, console_agent):
     customer = CustomerFactory()
+    IdentityFactory(customer=customer, kind="email", value="ann@example.com")
     mailbox = ChannelFactory(kind=Channel.Kind.EMAIL, name="Support mail")
 
     response = save(console_client, customer, preferred_channel=str(mailbox.pk), email_notice="on", email_incident="on")
