@@ -64,6 +64,12 @@ class OutboundMessage:
     # Sent by the desk itself (an acknowledgement), not written by an agent: marked so (RFC 3834) on channels that can.
     automatic: bool = False
     cc: tuple[str, ...] = ()
+    # Written by the desk first (a notice, an outage notification, a survey), not an answer: no "Re:", and marked
+    # auto-generated (RFC 3834) on channels that can.
+    is_desk_started: bool = False
+    # URIs (https, optionally mailto) where the recipient unsubscribes from this kind of message: List-Unsubscribe
+    # with RFC 8058 one-click on email. Empty for transactional messages (replies).
+    list_unsubscribe: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from django.conf import settings
 
-from channels_app.adapters.base import PURPOSE_REPLY, REACHABLE, PayloadError, Reachability
+from channels_app.adapters.base import FORMAT_CHAT, PURPOSE_REPLY, REACHABLE, PayloadError, Reachability
 from channels_app.adapters.registry import register
 from channels_app.json_payloads import json_object_load, json_string
 from channels_app.models import Channel
@@ -23,6 +23,8 @@ class ChatWidgetAdapter:
     kind = Channel.Kind.CHAT
     provider = "widget"
     recipient_identity_kinds = ("chat_visitor",)
+    message_format = FORMAT_CHAT
+    supports_list_unsubscribe = False
 
     def verify(self, *, channel, request) -> None:
         # The widget API checks the Origin and the signed visitor token itself (chat.api.views).

@@ -21,6 +21,11 @@ class Customer(models.Model):
         "channels_app.Channel", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    # Where the desk writes first (notices, outage notifications, surveys) when the caller asks for the customer's
+    # preference; agents set it on the profile.
+    preferred_channel = models.ForeignKey(
+        "channels_app.Channel", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # A merged customer keeps its row so old references resolve; everything it had moved to merged_into.
     merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -62,6 +67,31 @@ class CustomerIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.value}"
+
+
+class EmailSubscription(models.Model):
+    """Whether the customer gets email the desk starts for one purpose (``notice``, ``incident``, ``survey``).
+
+    No row means subscribed. Email only: SMS consent is the carrier's STOP/START (``SmsOptOut``), and chat reaches
+    only a visitor who is on the widget. Replies to the customer's own conversations are never unsubscribable."""
+
+    class Source(models.TextChoices):
+        AGENT = "agent", "An agent, on the customer's profile"
+        UNSUBSCRIBE_LINK = "unsubscribe_link", "The customer, by the unsubscribe link"
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="email_subscriptions")
+    purpose = models.CharField(max_length=16)
+    is_subscribed = models.BooleanField(default=True)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "purpose"], name="email_subscription_unique_purpose")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.purpose}: {'subscribed' if self.is_subscribed else 'unsubscribed'}"
 
 
 class ContextEvent(models.Model):

@@ -7,8 +7,11 @@ from datetime import datetime
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from channels_app.adapters.base import DESK_STARTED_PURPOSES, PURPOSE_LABELS
+from channels_app.adapters.registry import AdapterNotFound, adapter_for
+from channels_app.models import Channel, SmsOptOut
 from customers.identities import normalise_phone
-from customers.models import ContextEvent, Customer, CustomerIdentity, CustomerMerge
+from customers.models import ContextEvent, Customer, CustomerIdentity, CustomerMerge, EmailSubscription
 from helpdesk.errors import DomainError, NotFound
 from helpdesk.text import ascii_int
 
@@ -136,3 +139,55 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int]:
     if at.tzinfo is None:
         raise DomainError("Invalid cursor.", code="invalid_cursor")
     return at, customer_id
+
+
+@dataclass(frozen=True)
+class EmailSubscriptionState:
+    purpose: str
+    label: str
+    is_subscribed: bool
+
+
+@dataclass(frozen=True)
+class ContactPreferences:
+    """What the customer's profile shows of how the desk may write to them first."""
+
+    preferred_channel_id: int | None
+    channels: list[Channel]  # the active channels an agent may choose as preferred
+    email_subscriptions: list[EmailSubscriptionState]
+    is_sms_opted_out: bool
+
+
+def customer_contact_preferences_get(*, customer: Customer) -> ContactPreferences:
+    """Four queries, whatever the customer has: their identities, the channels, their subscriptions, their SMS
+    opt-out. The channels offered are the active ones that can address one of the customer's identities (a
+    preferred channel they have no address on would only ever be skipped), and the current preference."""
+    identities = list(CustomerIdentity.objects.filter(customer=customer).values_list("kind", "value"))
+    kinds = {kind for kind, _ in identities}
+    phones = [value for kind, value in identities if kind == CustomerIdentity.Kind.PHONE]
+    unsubscribed = set(
+        EmailSubscription.objects.filter(customer=customer, is_subscribed=False).values_list("purpose", flat=True)
+    )
+    channels = [
+        channel
+        for channel in Channel.objects.filter(is_active=True).order_by("kind", "name", "pk")
+        if channel.pk == customer.preferred_channel_id or _can_address(channel, kinds)
+    ]
+    return ContactPreferences(
+        preferred_channel_id=customer.preferred_channel_id,
+        channels=channels,
+        email_subscriptions=[
+            EmailSubscriptionState(
+                purpose=purpose, label=PURPOSE_LABELS[purpose], is_subscribed=purpose not in unsubscribed
+            )
+            for purpose in DESK_STARTED_PURPOSES
+        ],
+        is_sms_opted_out=bool(phones) and SmsOptOut.objects.filter(phone__in=phones).exists(),
+    )
+
+
+def _can_address(channel: Channel, identity_kinds: set[str]) -> bool:
+    try:
+        return bool(identity_kinds & set(adapter_for(channel).recipient_identity_kinds))
+    except AdapterNotFound:
+        return False

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "chat",
     "django_htmx",
     "console",
+    "outreach",
     "csp",
 ]
 
@@ -291,6 +292,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "channels_app.poll_imap_mailboxes",
         "schedule": env.int("IMAP_POLL_INTERVAL_SECONDS", default=60),
     },
+    # Deferred desk-started messages whose quiet hours are over (each also has a task with that ETA).
+    "send-due-outreach": {
+        "task": "outreach.send_due_deferred",
+        "schedule": env.int("OUTREACH_SWEEP_INTERVAL_SECONDS", default=300),
+    },
     # Signed webhooks' used tokens, once a replay of them would be refused for its age anyway.
     "prune-webhook-nonces": {
         "task": "channels_app.prune_webhook_nonces",
@@ -426,6 +432,13 @@ HELPDESK = {
     "CHAT_VISITOR_TOKEN_MAX_AGE_DAYS": env.int("CHAT_VISITOR_TOKEN_MAX_AGE_DAYS", default=180),
     # Console "SLA at risk" queue until SLA policies exist: high/urgent tickets unanswered for this many hours.
     "SLA_AT_RISK_HOURS": env.int("SLA_AT_RISK_HOURS", default=4),
+    # Messages the desk starts (outreach): the most SMS segments one may take; quiet hours in the customer's time
+    # zone (from START to END o'clock, across midnight) for purposes that wait for the morning; how long an
+    # unsubscribe link in an email keeps working.
+    "OUTREACH_SMS_MAX_SEGMENTS": env.int("OUTREACH_SMS_MAX_SEGMENTS", default=2),
+    "OUTREACH_QUIET_HOURS_START": env.int("OUTREACH_QUIET_HOURS_START", default=21),
+    "OUTREACH_QUIET_HOURS_END": env.int("OUTREACH_QUIET_HOURS_END", default=8),
+    "OUTREACH_UNSUBSCRIBE_MAX_AGE_DAYS": env.int("OUTREACH_UNSUBSCRIBE_MAX_AGE_DAYS", default=365),
 }
 # Channel secrets are encrypted at rest with these keys (first one encrypts; all decrypt, for rotation).
 # Without a setting, a key is derived from SECRET_KEY.

@@ -30,6 +30,7 @@ urlpatterns = [
     path("inbound/email/", include("channels_app.providers.email.urls")),
     path("inbound/sms/", include("channels_app.providers.twilio.urls")),
     path("chat/", include("chat.urls")),
+    path("outreach/", include("outreach.urls")),
 ]
 
 # Under the APIs, a path that matches nothing answers JSON like every other API error.

@@ -168,6 +168,11 @@ class TimelineEvent(models.Model):
         IDENTITY_ADDED = "identity_added", "Identity added"
         SMS_OPTED_OUT = "sms_opted_out", "Opted out of SMS"
         SMS_OPTED_IN = "sms_opted_in", "Opted back in to SMS"
+        OUTREACH_SENT = "outreach_sent", "The desk wrote first"
+        OUTREACH_SKIPPED = "outreach_skipped", "A message from the desk was not sent"
+        OUTREACH_DEFERRED = "outreach_deferred", "A message from the desk waits for quiet hours to end"
+        EMAIL_SUBSCRIPTION_CHANGED = "email_subscription_changed", "Email subscription changed"
+        PREFERRED_CHANNEL_CHANGED = "preferred_channel_changed", "Preferred channel changed"
 
     class ActorKind(models.TextChoices):
         AGENT = "agent", "Agent"

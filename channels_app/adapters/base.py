@@ -54,6 +54,18 @@ PURPOSE_REPLY = "reply"  # an agent's answer on a conversation the customer star
 PURPOSE_NOTICE = "notice"  # e.g. "your ticket was routed to billing"
 PURPOSE_INCIDENT = "incident"  # an outage that affects them
 PURPOSE_SURVEY = "survey"  # CSAT, NPS, CES after a resolution
+# The purposes a message the desk starts may have, each of which a customer may unsubscribe from on email.
+DESK_STARTED_PURPOSES = (PURPOSE_NOTICE, PURPOSE_INCIDENT, PURPOSE_SURVEY)
+PURPOSE_LABELS = {
+    PURPOSE_NOTICE: "Notices about their tickets",
+    PURPOSE_INCIDENT: "Outage notifications",
+    PURPOSE_SURVEY: "Surveys",
+}
+
+# Which part of a desk-started message template a channel renders (``ChannelAdapter.message_format``).
+FORMAT_EMAIL = "email"  # subject, text and HTML
+FORMAT_SMS = "sms"  # one short text within the SMS segment budget
+FORMAT_CHAT = "chat"  # a card in the chat widget
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,10 @@ class ChannelAdapter(Protocol):
     provider: ClassVar[str]
     # Which customer identity kind addresses a customer on this channel (email, phone, chat_visitor...).
     recipient_identity_kinds: ClassVar[tuple[str, ...]]
+    # Which template part a message the desk starts is rendered from on this channel (FORMAT_EMAIL, _SMS, _CHAT).
+    message_format: ClassVar[str]
+    # Whether the channel carries an unsubscribe link in the message's headers (email's List-Unsubscribe).
+    supports_list_unsubscribe: ClassVar[bool]
 
     def verify(self, *, channel: Channel, request: HttpRequest) -> None: ...
 

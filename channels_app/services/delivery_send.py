@@ -166,6 +166,8 @@ def _outbound(delivery: Delivery) -> OutboundMessage:
         in_reply_to=tuple(earlier),
         automatic=bool((message.metadata or {}).get("automatic")),
         cc=tuple((message.metadata or {}).get("cc") or ()),
+        is_desk_started=bool((message.metadata or {}).get("desk_started")),
+        list_unsubscribe=tuple((message.metadata or {}).get("list_unsubscribe") or ()),
     )
 
 

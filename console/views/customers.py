@@ -14,9 +14,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from channels_app.adapters.base import DESK_STARTED_PURPOSES
 from console.views.access import agent_required
+from customers.contact_preferences import customer_contact_preferences_update
 from customers.models import Customer
 from customers.selectors import (
+    customer_contact_preferences_get,
     customer_context_events_recent,
     customer_merge_get,
     customer_merges_recent,
@@ -84,6 +87,52 @@ def customer_timeline_view(request, customer_id: int):
         return HttpResponse(exc.detail, status=400, content_type="text/plain")
     context = {"customer": customer, "timeline": page, "timeline_rows": _timeline_rows(page)}
     return render(request, "console/customers/_timeline_entries.html", context)
+
+
+@agent_required
+@require_http_methods(["GET", "POST"])
+def customer_contact_preferences_view(request, customer_id: int):
+    """GET: the form (htmx, into the profile; else its own page). POST: save the preferred channel and the email
+    subscriptions per purpose (htmx: the form answers itself)."""
+    customer = customer_profile_get(customer_id=customer_id)
+    if customer.merged_into_id is not None:
+        raise NotFound("No such customer.")
+    contact = customer_contact_preferences_get(customer=customer)
+    if request.method == "GET":
+        if not request.htmx:
+            context = {"nav": "customers", "customer": customer, "contact": contact}
+            return render(request, "console/customers/contact_preferences.html", context)
+        return _contact_response(request, customer, contact)
+    raw_channel = request.POST.get("preferred_channel", "").strip()
+    channel = None
+    if raw_channel:
+        channel_id = ascii_int(raw_channel)
+        channel = next((item for item in contact.channels if item.pk == channel_id), None)
+        if channel is None:
+            return _contact_response(request, customer, contact, status=400, error="Choose one of the channels listed.")
+    subscribed = {purpose: request.POST.get(f"email_{purpose}") == "on" for purpose in DESK_STARTED_PURPOSES}
+    try:
+        changed = customer_contact_preferences_update(
+            customer=customer, preferred_channel=channel, email_subscribed=subscribed, actor=Actor.agent(request.user)
+        )
+    except DomainError as exc:
+        return _contact_response(request, customer, contact, status=400, error=exc.detail)
+    if changed:
+        # Back to the profile, whose timeline now shows the change (htmx follows HX-Redirect as a navigation).
+        messages.success(request, "Contact preferences saved: the change is on the timeline.")
+        url = reverse("console:customer", kwargs={"customer_id": customer.pk})
+        if request.htmx:
+            return HttpResponse(status=204, headers={"HX-Redirect": url})
+        return redirect(url)
+    if not request.htmx:
+        messages.info(request, "Nothing changed in the contact preferences.")
+        return redirect("console:customer", customer_id=customer.pk)
+    return _contact_response(request, customer, contact, notice="Nothing changed.")
+
+
+def _contact_response(request, customer, contact, *, status: int = 200, error: str = "", notice: str = ""):
+    context = {"customer": customer, "contact": contact, "contact_error": error, "contact_notice": notice}
+    return render(request, "console/customers/_contact_preferences.html", context, status=status)
 
 
 @agent_required

@@ -15,6 +15,19 @@ def event_sentence(event: TimelineEvent, *, user_names: dict, team_names: dict) 
     who = _actor(event, user_names)
     kind = event.type
     T = TimelineEvent.Type
+    if kind == T.TICKET_CREATED and params.get("desk_started"):
+        return f"The desk opened ticket #{event.ticket_id} to write to the customer first ({params.get('purpose')})."
+    if kind == T.OUTREACH_SENT:
+        return f"The desk wrote to the customer first: {params.get('purpose')} “{params.get('template', '')}”."
+    if kind == T.OUTREACH_SKIPPED:
+        return f"A {params.get('purpose')} “{params.get('template', '')}” was not sent: {params.get('detail', '')}"
+    if kind == T.OUTREACH_DEFERRED:
+        return f"A {params.get('purpose')} “{params.get('template', '')}” waits: {params.get('detail', '')}"
+    if kind == T.EMAIL_SUBSCRIPTION_CHANGED:
+        change = "subscribed again to" if params.get("is_subscribed") else "unsubscribed from"
+        return f"{who} {change} {params.get('purpose')} emails."
+    if kind == T.PREFERRED_CHANNEL_CHANGED:
+        return f"{who} set the preferred channel to {params.get('channel') or 'none'}."
     if kind == T.TICKET_CREATED:
         via = f" ({params['channel_kind']})" if params.get("channel_kind") else ""
         return f"Ticket #{event.ticket_id} was created{via}."

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, IntegerField, Value, When
+from django.db.models import F
 from django.utils import timezone
 
 from channels_app.adapters.base import PURPOSE_REPLY
@@ -22,6 +22,7 @@ from helpdesk.errors import Conflict, DomainError
 from realtime.publish import message_created_publish
 from tickets.html import html_to_text, sanitise_html
 from tickets.models import Message, Ticket, TicketParticipant, TimelineEvent
+from tickets.selectors.recipients import customer_recipient_identity
 from tickets.services.attachments import attachment_store
 from tickets.services.events import event_record
 from tickets.types import Actor
@@ -72,30 +73,9 @@ def reply_channel_default(*, ticket: Ticket) -> Channel | None:
 def reply_recipient(*, ticket: Ticket, channel: Channel) -> CustomerIdentity:
     """Where on ``channel`` the customer is reached: the identity they last wrote from on it, else their best
     identity of a kind the channel can address (verified and primary first)."""
-    adapter = adapter_for(channel)
-    last = (
-        Message.objects.select_related("identity")
-        .filter(
-            customer_id=ticket.customer_id,
-            channel=channel,
-            direction=Message.Direction.INBOUND,
-            identity__customer_id=ticket.customer_id,
-        )
-        .order_by("-created_at")
-        .first()
-    )
-    if last is not None and last.identity is not None:
-        return last.identity
-    kinds = list(adapter.recipient_identity_kinds)
-    rank = Case(*[When(kind=kind, then=Value(i)) for i, kind in enumerate(kinds)], output_field=IntegerField())
-    identity = (
-        CustomerIdentity.objects.filter(customer_id=ticket.customer_id, kind__in=kinds)
-        .annotate(rank=rank)
-        .order_by("rank", "-is_verified", "-is_primary", "created_at")
-        .first()
-    )
+    identity = customer_recipient_identity(customer_id=ticket.customer_id, channel=channel)
     if identity is None:
-        readable = " or ".join(kinds)
+        readable = " or ".join(adapter_for(channel).recipient_identity_kinds)
         raise Conflict(f"The customer has no {readable} to reach them on {channel.name}.", code="no_recipient_identity")
     return identity
 

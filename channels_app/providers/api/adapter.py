@@ -15,6 +15,7 @@ from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
 from channels_app.adapters.base import (
+    FORMAT_EMAIL,
     REACHABLE,
     PayloadError,
     PermanentDeliveryError,
@@ -52,6 +53,8 @@ class ApiChannelAdapter:
     kind = Channel.Kind.API
     provider = "api"
     recipient_identity_kinds = ("external", "email", "phone", "chat_visitor")
+    message_format = FORMAT_EMAIL
+    supports_list_unsubscribe = False
 
     def verify(self, *, channel, request) -> None:
         # Authentication is the bearer token checked by the API view (scoped to this channel).

@@ -9,12 +9,20 @@ import smtplib
 from django.conf import settings
 from django.core.mail import get_connection
 
-from channels_app.adapters.base import REACHABLE, PermanentDeliveryError, Reachability, RetryableDeliveryError
+from channels_app.adapters.base import (
+    FORMAT_EMAIL,
+    PURPOSE_REPLY,
+    REACHABLE,
+    PermanentDeliveryError,
+    Reachability,
+    RetryableDeliveryError,
+)
 from channels_app.adapters.registry import register
 from channels_app.models import Channel
 from channels_app.providers.email.outbound import build_email
 from channels_app.providers.email.parsing import parse_email
 from channels_app.types import DeliveryReceipt, InboundMessage, OutboundMessage
+from customers.models import EmailSubscription
 from helpdesk.text import storable
 
 logger = logging.getLogger(__name__)
@@ -34,6 +42,8 @@ class EmailChannelAdapter:
     kind = Channel.Kind.EMAIL
     provider = "smtp"
     recipient_identity_kinds = ("email",)
+    message_format = FORMAT_EMAIL
+    supports_list_unsubscribe = True
 
     def verify(self, *, channel, request) -> None:
         # Mail arrives through a mailbox the desk polls or a pipe it controls, not a signed webhook.
@@ -78,7 +88,19 @@ class EmailChannelAdapter:
         return DeliveryReceipt(provider_message_id=message_id, aliases=_substituted_ids(email, ours=message_id))
 
     def reachability(self, *, channel, identity, purpose: str) -> Reachability:
-        return REACHABLE
+        # An answer on the customer's own conversation is transactional: an unsubscribe never stops it.
+        if purpose == PURPOSE_REPLY:
+            return REACHABLE
+        is_unsubscribed = EmailSubscription.objects.filter(
+            customer_id=identity.customer_id, purpose=purpose, is_subscribed=False
+        ).exists()
+        if not is_unsubscribed:
+            return REACHABLE
+        return Reachability(
+            is_reachable=False,
+            reason="email_unsubscribed",
+            detail=f"This customer unsubscribed from {purpose} emails.",
+        )
 
 
 def _substituted_ids(email, *, ours: str) -> tuple[str, ...]:

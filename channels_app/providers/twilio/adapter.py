@@ -7,7 +7,7 @@ provider is one more folder like this one.
 
 from django.utils import timezone
 
-from channels_app.adapters.base import REACHABLE, Reachability
+from channels_app.adapters.base import FORMAT_SMS, REACHABLE, Reachability
 from channels_app.adapters.registry import register
 from channels_app.models import Channel, SmsOptOut
 from channels_app.providers.twilio.inbound import parse_twilio_form
@@ -20,6 +20,8 @@ class TwilioSmsAdapter:
     kind = Channel.Kind.SMS
     provider = "twilio"
     recipient_identity_kinds = ("phone",)
+    message_format = FORMAT_SMS
+    supports_list_unsubscribe = False
 
     def verify(self, *, channel, request) -> None:
         verify_twilio_request(channel=channel, request=request)
