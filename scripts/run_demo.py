@@ -222,7 +222,14 @@ def child_commands(*, python: str, port: int) -> dict[str, list[str]]:
         ],
         # Gossip and mingle talk between workers over broadcast, which one local worker does not need.
         "worker": [
-            *celery, "worker", "--loglevel", "INFO", "--concurrency", "2", "--without-gossip", "--without-mingle"
+            *celery,
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+            "--without-gossip",
+            "--without-mingle",
         ],
         "beat": [*celery, "beat", "--loglevel", "INFO"],
     }

@@ -230,9 +230,7 @@ class TicketParticipant(models.Model):
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="participants")
     email = models.CharField(max_length=254)
     role = models.CharField(max_length=16, choices=Role.choices)
-    first_seen_message = models.ForeignKey(
-        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    first_seen_message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
