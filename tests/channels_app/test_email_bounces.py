@@ -11,10 +11,10 @@ from django.conf import settings
 
 from channels_app.email.bounces import bounce_detect
 from channels_app.email.importing import email_import
-from channels_app.email.outbound import our_message_id
 from channels_app.email.parsing import parse_email
 from channels_app.models import Delivery, InboundEvent
 from channels_app.services.bounces import email_bounce_record
+from channels_app.threading_refs import our_message_id
 from tests.channels_app.test_email_outbound import (
     CHANNEL_ADDRESS,
     mailbox,

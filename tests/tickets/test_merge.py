@@ -2,8 +2,8 @@
 
 import pytest
 
-from channels_app.email.outbound import our_message_id, reply_token
 from channels_app.models import Channel
+from channels_app.threading_refs import our_message_id, reply_token
 from channels_app.types import InboundIdentity, InboundMessage
 from helpdesk.errors import Conflict, NotFound
 from tests.factories import (

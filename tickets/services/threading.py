@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 
 from django.db.models import F
 
-from channels_app.email.outbound import parse_our_message_id, parse_reply_token
 from channels_app.models import Channel
+from channels_app.threading_refs import parse_our_message_id, parse_reply_token
 from channels_app.types import InboundMessage
 from tickets.models import Message, MessageAlias, Ticket
 from tickets.services.ingest_batch import message_aliases_may_exist
@@ -37,7 +37,7 @@ from tickets.services.participants import participant_tickets
 # A bare provider id (no "@", as Amazon SES reports it) is matched against the local part of a quoted Message-ID;
 # shorter ones could be guessed or collide, so they are not trusted that way.
 MIN_BARE_ALIAS_CHARS = 16
-# "[#123]" as channels_app.email.outbound writes it; clients and people add spaces.
+# "[#123]" as the email provider writes it in a subject; clients and people add spaces.
 _SUBJECT_REFERENCE = re.compile(r"\[\s*#\s*([1-9][0-9]{0,17})\s*\]")
 
 
