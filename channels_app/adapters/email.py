@@ -8,7 +8,7 @@ import smtplib
 from django.conf import settings
 from django.core.mail import get_connection
 
-from channels_app.adapters.base import REACHABLE, PermanentDeliveryError, Reachability, RetryableDeliveryError
+from channels_app.adapters.base import AdapterDefaults, Capabilities, PermanentDeliveryError, RetryableDeliveryError
 from channels_app.adapters.registry import register
 from channels_app.email.outbound import build_email
 from channels_app.email.parsing import parse_email
@@ -29,10 +29,11 @@ _SMTP_SETTINGS = (
 )
 
 
-class EmailChannelAdapter:
+class EmailChannelAdapter(AdapterDefaults):
     kind = Channel.Kind.EMAIL
     provider = "smtp"
     recipient_identity_kinds = ("email",)
+    capabilities = Capabilities(attachments=True, copies=True, addressed_references=True, acknowledgement=True)
 
     def verify(self, *, channel, request) -> None:
         # Mail arrives through a mailbox the desk polls or a pipe it controls, not a signed webhook.
@@ -75,9 +76,6 @@ class EmailChannelAdapter:
             raise RetryableDeliveryError(f"mail server unreachable: {type(exc).__name__}", code="network") from exc
         logger.info("channels_app.email_sent", extra={"message_id": message.message_id, "channel_id": channel.pk})
         return DeliveryReceipt(provider_message_id=message_id, aliases=_substituted_ids(email, ours=message_id))
-
-    def reachability(self, *, channel, identity, purpose: str) -> Reachability:
-        return REACHABLE
 
 
 def _substituted_ids(email, *, ours: str) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
+from channels_app.adapters.registry import capabilities_for
 from channels_app.models import Channel
 from channels_app.types import InboundIdentity, InboundMessage
 from customers.identities import normalise_identity
@@ -197,7 +198,7 @@ def _message_ingest(
     # After the attachments exist: cid: images in the (already sanitised) HTML point at their download URLs.
     message_inline_images_link(message=message, attachments=attachments)
 
-    if channel.kind == Channel.Kind.EMAIL and sender_email and not is_automatic:
+    if capabilities_for(channel).copies and sender_email and not is_automatic:
         participants_record(ticket=ticket, message=message, sender_email=sender_email, metadata=metadata)
     if is_automatic and not is_new_ticket:
         customer.save(update_fields=["name", "updated_at"])
