@@ -20,7 +20,8 @@ from tests.channels_app.test_email_outbound import (
     mailbox,
     queued_reply,
 )
-from tickets.models import Message, MessageAlias, Ticket, TimelineEvent
+from tickets.models import Message, MessageAlias, Ticket
+from timeline.models import TimelineEvent
 
 CORPUS = settings.BASE_DIR / "tests" / "fixtures" / "email_corpus"
 BOUNCE_FILES = sorted((CORPUS / "bounces").iterdir())

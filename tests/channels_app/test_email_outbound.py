@@ -19,8 +19,9 @@ from customers.models import CustomerIdentity
 from helpdesk.errors import DomainError
 from tests.channels_app.smtp_peer import free_port
 from tests.factories import AgentFactory, ChannelFactory, CustomerFactory, TicketFactory
-from tickets.models import Attachment, Message, TicketParticipant, TimelineEvent
+from tickets.models import Attachment, Message, TicketParticipant
 from tickets.services.replies import reply_create
+from timeline.models import TimelineEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -24,8 +24,9 @@ from channels_app.models import Channel
 from channels_app.threading_refs import our_message_id, reply_token
 from customers.models import Customer
 from tests.factories import AgentFactory, ChannelFactory
-from tickets.models import Message, MessageAlias, Ticket, TicketParticipant, TimelineEvent
+from tickets.models import Message, MessageAlias, Ticket, TicketParticipant
 from tickets.services.replies import reply_create
+from timeline.models import TimelineEvent
 
 pytestmark = pytest.mark.django_db
 

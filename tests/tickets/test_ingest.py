@@ -19,8 +19,9 @@ from tests.factories import (
     TicketFactory,
 )
 from tickets.errors import IngestRejected
-from tickets.models import Message, Ticket, TimelineEvent
+from tickets.models import Message, Ticket
 from tickets.services.ingest import message_ingest
+from timeline.models import TimelineEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -15,10 +15,11 @@ from tests.factories import (
     TeamFactory,
     TicketFactory,
 )
-from tickets.models import Message, Ticket, TicketParticipant, TimelineEvent
+from tickets.models import Message, Ticket, TicketParticipant
 from tickets.services.ingest import message_ingest
 from tickets.services.merge import ticket_merge
-from tickets.types import Actor
+from timeline.models import TimelineEvent
+from timeline.types import Actor
 
 pytestmark = pytest.mark.django_db
 

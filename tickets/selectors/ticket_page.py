@@ -15,11 +15,12 @@ from channels_app.adapters.base import PURPOSE_NOTICE, REACHABLE, ChannelAdapter
 from channels_app.adapters.registry import AdapterNotFound, adapter_for
 from channels_app.models import Channel
 from customers.models import ContextEvent, Customer
-from tickets.models import CannedResponse, Message, Ticket, TimelineEvent
+from tickets.models import CannedResponse, Message, Ticket
 from tickets.selectors.tickets import ticket_visibility_q
 from tickets.selectors.timeline import TimelinePage, customer_timeline
 from tickets.services.canned import canned_placeholder_values, canned_text_render
 from tickets.services.replies import reply_channel_default
+from timeline.models import TimelineEvent
 
 TIMELINE_PAGE_SIZE = 50
 CONTEXT_EVENTS_SHOWN = 10

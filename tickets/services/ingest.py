@@ -35,16 +35,17 @@ from helpdesk.errors import Conflict
 from realtime.publish import message_created_publish
 from tickets.errors import IngestRejected
 from tickets.html import html_to_text, sanitise_html
-from tickets.models import Message, Ticket, TimelineEvent
+from tickets.models import Message, Ticket
 from tickets.services.attachments import attachments_store
-from tickets.services.events import event_record
 from tickets.services.ingest_batch import ingest_batch_current
 from tickets.services.inline_images import message_inline_images_link
 from tickets.services.participants import participants_record
 from tickets.services.routing import ticket_initial_routing, ticket_initial_routing_event
 from tickets.services.threading import ThreadMatch, thread_find
 from tickets.tasks import route_ticket
-from tickets.types import Actor
+from timeline.models import TimelineEvent
+from timeline.services import event_record
+from timeline.types import Actor
 
 logger = logging.getLogger(__name__)
 

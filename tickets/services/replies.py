@@ -20,10 +20,11 @@ from customers.models import CustomerIdentity
 from helpdesk.errors import Conflict, DomainError
 from realtime.publish import message_created_publish
 from tickets.html import html_to_text, sanitise_html
-from tickets.models import Message, Ticket, TicketParticipant, TimelineEvent
+from tickets.models import Message, Ticket, TicketParticipant
 from tickets.services.attachments import attachment_store
-from tickets.services.events import event_record
-from tickets.types import Actor
+from timeline.models import TimelineEvent
+from timeline.services import event_record
+from timeline.types import Actor
 
 logger = logging.getLogger(__name__)
 
