@@ -1,4 +1,4 @@
-"""Quote stripping compared: our ``channels_app.email.quotes`` against the libraries made for the job.
+"""Quote stripping compared: our ``channels_app.providers.email.quotes`` against the libraries made for the job.
 
 For every reply in ``tests/fixtures/email_quotes/replies.json`` (each with the new text a person reads in it,
 written down there, and where the reply comes from) each candidate's answer is compared with the expected text,
@@ -10,8 +10,9 @@ such instead of stopping the benchmark.
 
 Candidates (a missing library is reported and skipped; ``pip install -e '.[quotes-comparison]'`` installs them):
 
-- ``desk``: ``channels_app.email.quotes.reply_text`` (this tree);
-- ``desk@REV`` with ``--baseline REV``: the quote part of ``channels_app/email/parsing.py`` at that git revision;
+- ``desk``: ``channels_app.providers.email.quotes.reply_text`` (this tree);
+- ``desk@REV`` with ``--baseline REV``: the quote part of ``channels_app/providers/email/parsing.py`` at that
+  git revision;
 - ``mail-parser-reply``: ``EmailReplyParser(languages=<all it has>).parse_reply`` (its latest reply);
 - ``mail-parser-reply+desk``: the library's latest reply, then ours on what it left (the library plus our fallbacks);
 - ``quotequail``: ``unwrap`` (the text above and below the quote), else the text as is;
@@ -63,7 +64,7 @@ def normalised(text: str | None) -> str:
 
 
 def desk() -> Callable[[str], str]:
-    from channels_app.email.quotes import reply_text
+    from channels_app.providers.email.quotes import reply_text
 
     return reply_text
 
@@ -71,7 +72,7 @@ def desk() -> Callable[[str], str]:
 def desk_at(revision: str) -> Callable[[str], str]:
     """The quote functions of parsing.py at ``revision`` (before they moved to quotes.py): only ``re`` is needed."""
     source = subprocess.run(
-        ["git", "-C", str(ROOT), "show", f"{revision}:channels_app/email/parsing.py"],
+        ["git", "-C", str(ROOT), "show", f"{revision}:channels_app/providers/email/parsing.py"],
         check=True,
         capture_output=True,
         text=True,

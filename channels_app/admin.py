@@ -9,11 +9,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from channels_app.models import Channel, Delivery, DeliveryAttempt, ImapMailboxState, InboundEvent
+from channels_app.providers.twilio.outbound import TwilioCheckFailed, twilio_connection_check
 from channels_app.selectors import sms_opted_out
 from channels_app.services.channels import chat_channel_settings_clean, sms_channel_config_clean
 from channels_app.services.deliveries import delivery_retry
 from channels_app.services.inbound_receive import inbound_event_retry
-from channels_app.sms.twilio_outbound import TwilioCheckFailed, twilio_connection_check
 from chat.embed import widget_embed_snippet
 from customers.identities import normalise_phone
 from helpdesk.errors import DomainError

@@ -87,7 +87,7 @@ IMAP_POLL_EXPIRES_SECONDS = 300
 @shared_task(name="channels_app.poll_imap_mailboxes", acks_late=True)
 def poll_imap_mailboxes() -> int:
     # Imported here: the IMAP poller imports the parser, whose adapters package imports this module's users.
-    from channels_app.email.imap import imap_channel_ids
+    from channels_app.providers.email.imap import imap_channel_ids
 
     ids = imap_channel_ids()
     for channel_id in ids:
@@ -97,7 +97,7 @@ def poll_imap_mailboxes() -> int:
 
 @shared_task(name="channels_app.poll_imap_mailbox", acks_late=True)
 def poll_imap_mailbox(channel_id: int) -> str:
-    from channels_app.email.imap import imap_mailbox_poll
+    from channels_app.providers.email.imap import imap_mailbox_poll
 
     # Failures are recorded on the mailbox's state row by the service; beat's next round is the retry.
     return imap_mailbox_poll(channel_id=channel_id).status

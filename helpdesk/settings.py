@@ -302,8 +302,8 @@ CELERY_BEAT_SCHEDULE = {
 # --- Email ----------------------------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="support@localhost")
-# Inbound webhooks (channels_app.email.urls, under /inbound/email/). Each provider's check is enforced: a provider
-# whose secret is empty answers 503, so it keeps the mail and retries until the secret is configured.
+# Inbound webhooks (channels_app.providers.email.urls, under /inbound/email/). Each provider's check is enforced: a
+# provider whose secret is empty answers 503, so it keeps the mail and retries until the secret is configured.
 ANYMAIL = {
     # "user:password" pairs (comma-separated, for rotation) that Postmark, SendGrid and SNS send as basic auth.
     "WEBHOOK_SECRET": env.list("ANYMAIL_WEBHOOK_SECRET", default=[]),

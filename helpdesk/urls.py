@@ -27,8 +27,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("healthz", health, name="health"),
-    path("inbound/email/", include("channels_app.email.urls")),
-    path("inbound/sms/", include("channels_app.sms.urls")),
+    path("inbound/email/", include("channels_app.providers.email.urls")),
+    path("inbound/sms/", include("channels_app.providers.twilio.urls")),
     path("chat/", include("chat.urls")),
 ]
 

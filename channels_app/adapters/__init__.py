@@ -1,3 +1,2 @@
-"""Built-in channel adapters; importing this package registers them."""
-
-from channels_app.adapters import api, chat, email, twilio  # noqa: F401
+"""The interface between the core and every channel provider (``base``) and the registry that finds an adapter
+for a channel (``registry``); ``installed`` registers the built-in ones."""

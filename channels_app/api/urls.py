@@ -1,6 +1,7 @@
 from django.urls import path
 
-from channels_app.api import email_views, sms_views, views
+from channels_app.api import sms_views, views
+from channels_app.providers.email import api_views as email_views
 
 urlpatterns = [
     path("channels", views.ChannelListCreateApi.as_view(), name="channel-list"),

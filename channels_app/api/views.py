@@ -136,7 +136,7 @@ def _event_body(event: InboundEvent, *, duplicate: bool = False) -> dict:
     return body
 
 
-# What the API channel's adapter (channels_app/adapters/api.py) accepts, for the schema: the view hands the raw
+# What the API channel's adapter (channels_app/providers/api/adapter.py) accepts, for the schema: the view hands the raw
 # body to the adapter, which is what validates it.
 _NON_BLANK = r"\S"
 

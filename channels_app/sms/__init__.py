@@ -1,5 +1,2 @@
-"""The SMS channel: Twilio-format webhooks in, the provider's client out, opt-out compliance, MMS media.
-
-Provider-specific modules are named after the provider (``twilio_*``); what any SMS provider shares (keywords,
-segments, the per-number rate limit, fetching media) is not.
-"""
+"""What every SMS provider shares: STOP/START/HELP keywords, segment counting, the per-sender send-rate limit and
+fetching MMS media. Each provider's own code is in its folder (``channels_app.providers.twilio``)."""

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from channels_app.adapters.api import SIGNATURE_HEADER, sign_callback
 from channels_app.models import Channel, Delivery, DeliveryAttempt
+from channels_app.providers.api.adapter import SIGNATURE_HEADER, sign_callback
 from channels_app.services.delivery_send import DeliveryShouldRetry, delivery_send
 from channels_app.services.sweeps import stalled_delivery_ids
 from customers.models import CustomerIdentity

@@ -8,8 +8,8 @@ import threading
 import pytest
 from django.db import connection
 
-from channels_app.adapters.api import ApiChannelAdapter
 from channels_app.models import InboundEvent
+from channels_app.providers.api.adapter import ApiChannelAdapter
 from channels_app.services.inbound_process import inbound_event_process
 from channels_app.services.inbound_receive import inbound_event_receive
 from tests.conftest import services_or_skip

@@ -17,10 +17,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-import channels_app.adapters.email  # noqa: F401  (registers the email adapter)
+import channels_app.providers.email.adapter  # noqa: F401  (registers the email adapter)
 import realtime.publish
-from channels_app.email.importing import email_import
 from channels_app.models import Channel
+from channels_app.providers.email.importing import email_import
 from channels_app.threading_refs import our_message_id, reply_token
 from customers.models import Customer
 from tests.factories import AgentFactory, ChannelFactory

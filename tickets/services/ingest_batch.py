@@ -1,6 +1,6 @@
 """What ``message_ingest`` may look up once for a whole batch of messages instead of once per message.
 
-A bulk import (``channels_app.email.importing.email_import_many``) ingests many messages in one transaction, one
+A bulk import (the email provider's ``email_import_many``) ingests many messages in one transaction, one
 after another, through ``message_ingest`` as always; inside ``ingest_batch`` some lookups are made once for the
 batch: which of its provider ids are already stored on the channel, who its senders are (existing identities), the
 addresses of our own email channels, and whether any ``MessageAlias`` exists; and the participants its messages

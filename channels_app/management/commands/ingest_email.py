@@ -15,8 +15,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from channels_app.email.importing import email_import, email_import_many, raw_messages
 from channels_app.models import Channel
+from channels_app.providers.email.importing import email_import, email_import_many, raw_messages
 
 PROGRESS_EVERY = 100
 STDIN = "-"

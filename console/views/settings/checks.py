@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from django.core.mail import EmailMessage
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from channels_app.adapters.email import smtp_connection
-
 # The Django admin's form for the SMS check (number normalised, opted-out numbers refused): one rule for both pages.
 from channels_app.admin import SmsCheckForm
-from channels_app.email.imap import ImapConfig, ImapConfigError, imap_connect
 from channels_app.models import Channel
+from channels_app.providers.email.adapter import smtp_connection
+from channels_app.providers.email.imap import ImapConfig, ImapConfigError, imap_connect
+from channels_app.providers.twilio.outbound import TwilioCheckFailed, twilio_connection_check
 from channels_app.services.channels import chat_channel_settings_clean
-from channels_app.sms.twilio_outbound import TwilioCheckFailed, twilio_connection_check
 from chat.embed import widget_embed_snippet
 from helpdesk.errors import DomainError
 

@@ -1,0 +1,1 @@
+"""Twilio SMS and MMS: signed webhooks in, the twilio client out, delivery status callbacks."""
