@@ -8,7 +8,7 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
-from django.db.models import Prefetch
+from django.db.models import F, Prefetch
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.fields import DateTimeField
@@ -16,8 +16,9 @@ from rest_framework.fields import DateTimeField
 from channels_app.models import Channel
 from chat.models import ChatVisitor
 from helpdesk.errors import NotFound
+from realtime.groups import visitor_group
 from realtime.presence import agents_online
-from tickets.models import Attachment, Message
+from tickets.models import Attachment, Message, Ticket
 
 PAGE_SIZE = 100
 _DATETIME = DateTimeField()  # the REST API's rendering of times, so pushes and answers say the same
@@ -168,3 +169,28 @@ def widget_config(*, channel: Channel) -> WidgetConfig:
 
 
 # --- Replies after the visitor left ------------------------------------------------------------------------------
+
+
+def visitor_current_ticket_id(*, visitor: ChatVisitor) -> int | None:
+    """The ticket the visitor's next message continues (the rule of ``message_ingest`` for channels that continue
+    the open ticket): their customer's latest active ticket; None before their first message."""
+    return (
+        Ticket.objects.filter(
+            customer_id=visitor.customer_id, status__in=Ticket.ACTIVE_STATUSES, merged_into__isnull=True
+        )
+        .order_by(F("last_message_at").desc(nulls_last=True), "-id")
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def ticket_visitor_groups(*, ticket_id: int, customer_id: int) -> list[str]:
+    """The groups of the chat visitors whose conversation the ticket is (the customer wrote on it through their
+    chat channel): where an agent's typing and read receipts on it go. One query."""
+    chat_channels = Message.objects.filter(
+        ticket_id=ticket_id, customer_id=customer_id, channel__kind=Channel.Kind.CHAT
+    ).values("channel_id")
+    public_ids = ChatVisitor.objects.filter(customer_id=customer_id, channel_id__in=chat_channels).values_list(
+        "public_id", flat=True
+    )
+    return [visitor_group(public_id) for public_id in public_ids]

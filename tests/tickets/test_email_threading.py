@@ -509,7 +509,7 @@ def test_an_out_of_office_reply_is_recorded_but_changes_nothing(
     # customer's chat visitors, of whom there are none here)
     assert [getattr(callback, "func", callback) for callback in callbacks] == [
         realtime.publish._send_from_sync,
-        realtime.publish._visitors_publish,
+        realtime.publish._audiences_publish,
     ]
     assert list(TimelineEvent.objects.filter(ticket=ticket).values_list("pk", flat=True)) == events_before
 
