@@ -8,9 +8,14 @@ class ChannelsAppConfig(AppConfig):
     def ready(self) -> None:
         from anymail.signals import inbound
 
-        # Providers register their adapters when imported; this module imports the built-in ones.
-        from channels_app.adapters import installed  # noqa: F401
+        from channels_app.adapters.registry import providers_load
         from channels_app.providers.email.webhooks import email_webhook_receive
+        from channels_app.tasks import task_modules_load
+
+        # Imported once the models are loaded: each adapter module registers its adapter, each task module its
+        # Celery tasks (the worker finds them here, as every other process does).
+        providers_load()
+        task_modules_load()
 
         # anymail's inbound webhook views send this signal; the receiver stores the raw message.
         inbound.connect(email_webhook_receive, dispatch_uid="channels_app.email_webhook_receive")

@@ -13,7 +13,6 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from types import SimpleNamespace
 from urllib.parse import quote
 
 import pytest
@@ -23,6 +22,7 @@ from django.conf import settings
 from django.db import connection
 
 from channels_app.models import InboundEvent
+from channels_app.tasks.inbound import process_inbound_event
 from tests.conftest import services_or_skip
 from tickets.models import Message, Ticket
 
@@ -112,10 +112,9 @@ def test_worker_out_of_process_processes_an_event_the_api_stored(
     # On commit, the API enqueues the event's id; here it goes to the Redis broker on the test's own queue
     # (in this process Celery is eager, so without this the task would run right here).
     monkeypatch.setattr(
-        "channels_app.tasks.process_inbound_event",
-        SimpleNamespace(
-            delay=lambda event_id: sender.send_task("channels_app.process_inbound_event", args=[event_id], queue=queue)
-        ),
+        process_inbound_event,
+        "delay",
+        lambda event_id: sender.send_task("channels_app.process_inbound_event", args=[event_id], queue=queue),
     )
     log_path = Path(tempfile.mkdtemp(prefix="helpdesk-worker-")) / "worker.log"
     worker = start_worker(queue=queue, broker_url=broker_url, log_path=log_path)

@@ -3,10 +3,8 @@
 from django.db import transaction
 from django.utils import timezone
 
-# The module, not its task: tasks import the services that create deliveries (acknowledgements), so a name
-# import here would be circular.
-from channels_app import tasks
 from channels_app.models import Channel, Delivery
+from channels_app.tasks.deliveries import deliver_message
 
 
 def delivery_create(*, message, channel: Channel, recipient: str) -> Delivery:
@@ -14,7 +12,7 @@ def delivery_create(*, message, channel: Channel, recipient: str) -> Delivery:
     commit, and beat re-enqueues it if the broker was unreachable then."""
     delivery = Delivery.objects.create(message=message, channel=channel, recipient=recipient)
     delivery_id = delivery.pk
-    transaction.on_commit(lambda: tasks.deliver_message.delay(delivery_id), robust=True)
+    transaction.on_commit(lambda: deliver_message.delay(delivery_id), robust=True)
     return delivery
 
 
@@ -25,5 +23,5 @@ def delivery_retry(*, delivery: Delivery) -> bool:
     )
     if updated:
         delivery_id = delivery.pk
-        transaction.on_commit(lambda: tasks.deliver_message.delay(delivery_id), robust=True)
+        transaction.on_commit(lambda: deliver_message.delay(delivery_id), robust=True)
     return bool(updated)

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from channels_app.models import Channel, InboundEvent
 from channels_app.services.bounces import email_bounce_record
-from channels_app.services.inbound_media import inbound_media_queue
+from channels_app.services.inbound_media_queue import inbound_media_queue
 from channels_app.services.sms_keywords import sms_keyword_record
 from channels_app.types import InboundMessage
 from tickets.services import acknowledgements

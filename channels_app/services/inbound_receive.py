@@ -6,9 +6,8 @@ import logging
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-# The module, not its task: tasks import the IMAP poller, which stores through this module.
-from channels_app import tasks
 from channels_app.models import Channel, InboundEvent
+from channels_app.tasks.inbound import process_inbound_event
 from helpdesk.text import storable_text
 
 logger = logging.getLogger(__name__)
@@ -48,7 +47,7 @@ def inbound_event_receive(
             )
             event_id = event.pk
             if enqueue:
-                transaction.on_commit(lambda: tasks.process_inbound_event.delay(event_id), robust=True)
+                transaction.on_commit(lambda: process_inbound_event.delay(event_id), robust=True)
     except IntegrityError:
         existing = InboundEvent.objects.filter(channel=channel, provider_id=provider_id).first()
         if existing is None:
@@ -67,5 +66,5 @@ def inbound_event_retry(*, event: InboundEvent) -> bool:
     ).update(status=InboundEvent.Status.RECEIVED, reason="", attempts=0, updated_at=timezone.now())
     if updated:
         event_id = event.pk
-        transaction.on_commit(lambda: tasks.process_inbound_event.delay(event_id), robust=True)
+        transaction.on_commit(lambda: process_inbound_event.delay(event_id), robust=True)
     return bool(updated)

@@ -13,11 +13,13 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from channels_app import tasks
 from channels_app.models import Channel, InboundEvent, InboundMedia
-from channels_app.services.inbound_media import MediaFetchShouldRetry, inbound_media_fetch, inbound_media_queue
+from channels_app.services.inbound_media import MediaFetchShouldRetry, inbound_media_fetch
+from channels_app.services.inbound_media_queue import inbound_media_queue
 from channels_app.services.inbound_process import inbound_event_process
 from channels_app.sms import media_fetch
+from channels_app.tasks.inbound import process_inbound_event
+from channels_app.tasks.media import fetch_inbound_media
 from tests.channels_app.sms_fixtures import ACCOUNT_SID as FIXTURE_ACCOUNT_SID
 from tests.channels_app.sms_fixtures import AUTH_TOKEN as FIXTURE_AUTH_TOKEN
 from tests.channels_app.sms_fixtures import inbound_path, post_twilio, sms_channel_create, twilio_payload
@@ -92,7 +94,7 @@ def message(sms_channel) -> Message:
 def enqueued(monkeypatch) -> list[int]:
     """Ids handed to the fetch task (recorded instead of sent to the broker)."""
     ids: list[int] = []
-    monkeypatch.setattr(tasks.fetch_inbound_media, "delay", ids.append)
+    monkeypatch.setattr(fetch_inbound_media, "delay", ids.append)
     return ids
 
 
@@ -499,7 +501,7 @@ def test_an_inbound_mms_through_the_webhook_ends_with_its_files_attached_to_the_
     }
     remote = twilio(lambda request: answers[str(request.url)])
     events: list[int] = []
-    monkeypatch.setattr(tasks.process_inbound_event, "delay", events.append)
+    monkeypatch.setattr(process_inbound_event, "delay", events.append)
 
     with django_capture_on_commit_callbacks(execute=True):
         response = post_twilio(client, inbound_path(channel), payload)

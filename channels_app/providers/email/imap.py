@@ -32,8 +32,6 @@ from imapclient.imapclient import SEEN, SocketTimeout
 
 from channels_app.models import Channel, ImapMailboxState
 from channels_app.providers.email.parsing import message_provider_id
-
-# A module import, not a name: inbound_receive imports channels_app.tasks, which imports this module.
 from channels_app.services import inbound_receive
 
 logger = logging.getLogger(__name__)

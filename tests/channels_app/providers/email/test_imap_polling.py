@@ -14,7 +14,7 @@ from imapclient import IMAPClient
 
 from channels_app.models import Channel, ImapMailboxState, InboundEvent
 from channels_app.services import inbound_receive
-from channels_app.tasks import poll_imap_mailbox, poll_imap_mailboxes
+from channels_app.tasks.mailboxes import poll_imap_mailbox, poll_imap_mailboxes
 from tests.channels_app.conftest import IMAP_USERS
 from tests.channels_app.imap_server import DroppingRelay, free_port
 from tests.factories import ChannelFactory

@@ -16,9 +16,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from channels_app import tasks
 from channels_app.models import Channel, InboundEvent, WebhookNonce
 from channels_app.services.webhook_nonces import NonceClaim, ReplayRefused, webhook_nonce_accept
+from channels_app.tasks.webhook_nonces import prune_webhook_nonces
 from helpdesk.celery import app as celery_app
 from tests.channels_app import email_webhook_posts
 from tests.channels_app.email_webhook_posts import (
@@ -195,7 +195,7 @@ def test_pruning_drops_tokens_a_replay_can_no_longer_use_and_keeps_the_rest(sett
     _nonce("refused-in-retry-window", age_seconds=8 * 3600, accepted=False)
     _nonce("refused-after-retries", age_seconds=10 * 3600, accepted=False)
 
-    assert tasks.prune_webhook_nonces.delay().get() == 2
+    assert prune_webhook_nonces.delay().get() == 2
 
     assert sorted(WebhookNonce.objects.values_list("nonce", flat=True)) == [
         "accepted-recent",
@@ -208,7 +208,7 @@ def test_a_pruned_token_replayed_is_refused_for_its_age(post, channel, settings)
     assert post_mailgun(post, fields).status_code == 200
     # Time passes: the post is now older than the tolerance (shortened instead of waiting), and beat prunes.
     settings.EMAIL_WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS = 100
-    tasks.prune_webhook_nonces.delay()
+    prune_webhook_nonces.delay()
     assert not WebhookNonce.objects.exists()
 
     forged = {**fields, "body-mime": FORGED.format(n=3)}

@@ -16,7 +16,7 @@ from channels_app.models import Channel, Delivery, DeliveryAttempt, SmsOptOut
 from channels_app.services.delivery_send import DeliveryRateLimited, DeliveryShouldRetry, delivery_send
 from channels_app.services.delivery_status import delivery_status_apply, delivery_status_find
 from channels_app.sms.rate_limit import sms_send_slot_take
-from channels_app.tasks import deliver_message
+from channels_app.tasks.deliveries import deliver_message
 from customers.models import CustomerIdentity
 from helpdesk.errors import DomainError
 from tests.channels_app.sms_fixtures import (
