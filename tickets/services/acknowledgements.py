@@ -21,10 +21,9 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-# deliveries is imported as a module: deliveries -> tasks -> inbound processing -> this module is an import cycle.
 from channels_app.adapters.registry import capabilities_for
 from channels_app.models import Channel
-from channels_app.services import deliveries
+from channels_app.services.deliveries import delivery_create
 from customers.models import Customer, CustomerIdentity
 from tickets.models import Message
 
@@ -101,7 +100,7 @@ def ticket_acknowledge(*, inbound_message_id: int) -> AcknowledgementOutcome:
             )
     except IntegrityError:
         return AcknowledgementOutcome(Message.objects.get(ticket_id=ticket.pk, idempotency_key=IDEMPOTENCY_KEY))
-    deliveries.delivery_create(message=message, channel=channel, recipient=inbound.identity.value)
+    delivery_create(message=message, channel=channel, recipient=inbound.identity.value)
     logger.info(
         "tickets.acknowledgement_queued",
         extra={"message_id": message.pk, "ticket_id": ticket.pk, "channel_id": channel.pk},
