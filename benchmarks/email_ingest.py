@@ -3,7 +3,7 @@
 Builds a mailbox of N messages with the peer's own generator (``../shared/tools/peer_helpdesk/make_corpus.py``,
 new threads, replies in seven threading variants, CPython's test messages, duplicates, many charsets and
 transfer encodings, attachments), ingests it through our real path,
-``channels_app.providers.email.importing.email_import``
+``channels_app.services.mailbox_import.email_import``
 (raw stored as an ``InboundEvent`` first, then parsed and ingested by the same services as webhooks and IMAP), on
 a fresh PostgreSQL database, and scores the result against the generator's ``manifest.json``: tickets, reply
 threading by variant, body probes by encoding, titles by subject charset, attachments (name and size),
@@ -312,7 +312,7 @@ class Ours:
         return head + separator + body
 
     def _ingest(self, raws: list[tuple[str, bytes]]) -> float:
-        from channels_app.providers.email.importing import email_import, email_import_many
+        from channels_app.services.mailbox_import import email_import, email_import_many
 
         channel = self.channel
         outcomes = self.outcomes
@@ -449,7 +449,7 @@ def _worker_ingest(chunk: list[tuple[str, bytes]]) -> tuple[dict[str, dict], flo
     --batch-size 1); returns the outcomes, its CPU seconds, its PostgreSQL backend's, and its statements."""
     from django.db import connection
 
-    from channels_app.providers.email.importing import email_import, email_import_many
+    from channels_app.services.mailbox_import import email_import, email_import_many
 
     statements = collections.Counter()
     cpu, backend_cpu = _cpu_seconds(), _backend_cpu_seconds()

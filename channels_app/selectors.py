@@ -74,3 +74,13 @@ def channel_get_for_update(*, channel_id: int) -> Channel:
     if channel is None:
         raise NotFound("No such channel.")
     return channel
+
+
+def imap_channel_ids() -> list[int]:
+    """Active email channels with an IMAP host configured, the ones beat polls."""
+    return list(
+        Channel.objects.filter(kind=Channel.Kind.EMAIL, is_active=True, settings__has_key="imap_host")
+        .exclude(settings__imap_host="")
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )

@@ -2,7 +2,7 @@
 SMS keyword on the sender's opt-out, anything else is ingested as a customer's message.
 
 One function for the event-at-a-time worker (``inbound_event_process``) and the batch import of a mailbox
-(``channels_app.providers.email.importing.email_import_many``), so both apply the same rules to each message.
+(``channels_app.services.mailbox_import.email_import_many``), so both apply the same rules to each message.
 """
 
 from django.db import transaction

@@ -2,7 +2,8 @@
 
 from celery import shared_task
 
-from channels_app.providers.email.imap import imap_channel_ids, imap_mailbox_poll
+from channels_app.selectors import imap_channel_ids
+from channels_app.services.mailbox_poll import imap_mailbox_poll
 
 # A poll queued longer than this (workers down) is dropped; beat queues a fresh one meanwhile.
 IMAP_POLL_EXPIRES_SECONDS = 300

@@ -8,8 +8,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from channels_app.models import InboundEvent
-from channels_app.providers.email.importing import email_import
 from channels_app.services import inbound_dispatch
+from channels_app.services.mailbox_import import email_import
 from tests.factories import ChannelFactory
 from tickets.models import Message, Ticket
 
@@ -291,7 +291,7 @@ def test_a_message_that_cannot_be_stored_exits_with_tempfail_so_the_mta_retries(
 
 
 def test_a_bulk_import_commits_in_batches_and_a_bad_message_affects_no_other(channel):
-    from channels_app.providers.email.importing import email_import_many
+    from channels_app.services.mailbox_import import email_import_many
 
     messages = [(f"m{index}", raw) for index, raw in enumerate([*MESSAGES, b"\x00\xff not an email"])]
 

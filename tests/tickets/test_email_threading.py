@@ -20,7 +20,7 @@ from django.utils import timezone
 import channels_app.providers.email.adapter  # noqa: F401  (registers the email adapter)
 import realtime.publish
 from channels_app.models import Channel
-from channels_app.providers.email.importing import email_import
+from channels_app.services.mailbox_import import email_import
 from channels_app.threading_refs import our_message_id, reply_token
 from customers.models import Customer
 from tests.factories import AgentFactory, ChannelFactory

@@ -5,7 +5,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from channels_app.providers.email.importing import email_import
+from channels_app.services.mailbox_import import email_import
 from tests.factories import ChannelFactory
 from tickets.html import MAX_DATA_IMAGE_CHARS, html_inline_images, sanitise_html
 from tickets.models import Message

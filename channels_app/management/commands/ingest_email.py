@@ -16,7 +16,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
 from channels_app.models import Channel
-from channels_app.providers.email.importing import email_import, email_import_many, raw_messages
+from channels_app.providers.email.mail_files import raw_messages
+from channels_app.services.mailbox_import import email_import, email_import_many
 
 PROGRESS_EVERY = 100
 STDIN = "-"

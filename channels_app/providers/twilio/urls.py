@@ -1,7 +1,5 @@
-"""SMS provider webhooks (mounted under /inbound/sms/ by helpdesk.urls): one URL per channel, by its public key.
-
-PLACEHOLDER: sms-inbound adds the message webhook, sms-outbound the status callback, each one line here.
-"""
+"""Twilio's webhooks (mounted under /inbound/sms/ by helpdesk.urls): one URL per channel, by its public key, for
+inbound messages and for the status callbacks of what we sent."""
 
 from django.urls import path
 

@@ -14,8 +14,8 @@ from django.core import mail
 
 from channels_app.adapters.base import PayloadError
 from channels_app.models import Channel, InboundEvent
-from channels_app.providers.email.importing import email_import
 from channels_app.providers.email.parsing import message_provider_id, parse_email
+from channels_app.services.mailbox_import import email_import
 from customers.models import Customer
 from tests.factories import AgentFactory, ChannelFactory
 from tickets.models import Attachment, Message, Ticket

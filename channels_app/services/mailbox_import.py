@@ -1,4 +1,5 @@
-"""Importing raw email (files, mbox, Maildir) into an email channel, outside the webhook path.
+"""Importing raw email (files, mbox, Maildir: read by ``channels_app.providers.email.mail_files``) into an email
+channel, outside the webhook path.
 
 Each message goes through the same two steps as a webhook delivery: stored raw once per Message-ID (an
 ``InboundEvent``), then parsed and ingested by the same services (``inbound_messages_dispatch``, which calls
@@ -15,19 +16,14 @@ Anything out of the ordinary (a Message-ID already stored, twice in one batch, o
 process) goes through ``email_import``'s own path, so the outcome is always the one a single import would give.
 """
 
-import email.policy
-import email.utils
 import logging
-import mailbox
 import multiprocessing
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from email.parser import BytesParser
 from itertools import islice
-from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, connection, transaction
@@ -390,44 +386,3 @@ def _email_import(*, channel: Channel, raw: bytes) -> ImportOutcome:
         # Processed into no message: a bounce, recorded on the delivery it returns (the reason says which).
         return ImportOutcome("bounce", event.pk, event.reason)
     return ImportOutcome(event.status, event.pk, event.reason)
-
-
-def raw_messages(path: Path) -> Iterator[tuple[str, bytes]]:
-    """``(label, raw bytes)`` for every message at ``path``: a Maildir (cur/ new/ tmp/), a directory of files
-    (recursively, hidden files skipped), an mbox file (first line starts with "From "), or one message file."""
-    path = Path(path)
-    if path.is_dir():
-        if all((path / name).is_dir() for name in ("cur", "new", "tmp")):
-            box = mailbox.Maildir(str(path), factory=None, create=False)
-            # Maildir file names do not sort by arrival; oldest first, so replies find what they answer.
-            for key in sorted(box.keys(), key=lambda key: (_maildir_date(box, key), key)):
-                with box.get_file(key) as handle:
-                    yield f"{path}:{key}", handle.read()
-            return
-        for child in sorted(path.iterdir()):
-            if child.name.startswith("."):
-                continue
-            yield from raw_messages(child)
-        return
-    with path.open("rb") as handle:
-        first_line = handle.readline()
-    if first_line.startswith(b"From "):
-        box = mailbox.mbox(str(path), factory=None, create=False)
-        try:
-            for index, key in enumerate(box.keys()):
-                # get_bytes() leaves out the "From " separator line; ">From " escaping is the sender's.
-                yield f"{path}#{index + 1}", box.get_bytes(key)
-        finally:
-            box.close()
-        return
-    yield str(path), path.read_bytes()
-
-
-def _maildir_date(box: mailbox.Maildir, key: str) -> float:
-    """The Date header as a timestamp, else the file's delivery time."""
-    try:
-        with box.get_file(key) as handle:
-            headers = BytesParser(policy=email.policy.compat32).parse(handle, headersonly=True)
-        return email.utils.parsedate_to_datetime(headers["Date"]).timestamp()
-    except Exception:
-        return float(box.get_message(key).get_date())

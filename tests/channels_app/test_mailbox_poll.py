@@ -304,7 +304,7 @@ def test_a_failing_mailbox_is_recorded_on_its_state_and_the_others_are_still_pol
     ChannelFactory(kind=Channel.Kind.EMAIL, address="plain@desk.example")  # no IMAP: not polled
     ChannelFactory(kind=Channel.Kind.SMS, settings={"imap_host": "127.0.0.1"})  # not email: not polled
 
-    with caplog.at_level(logging.WARNING, logger="channels_app.providers.email.imap"):
+    with caplog.at_level(logging.WARNING, logger="channels_app.services.mailbox_poll"):
         assert poll_imap_mailboxes.delay().get() == 2
         poll_imap_mailboxes.delay()
 

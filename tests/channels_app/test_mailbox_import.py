@@ -12,9 +12,9 @@ from django.test.utils import CaptureQueriesContext
 
 import channels_app.providers.email.adapter  # noqa: F401  (registers the email adapter)
 from channels_app.models import Channel, InboundEvent
-from channels_app.providers.email import importing
-from channels_app.providers.email.importing import email_import, email_import_many
 from channels_app.services import inbound_dispatch
+from channels_app.services import mailbox_import as importing
+from channels_app.services.mailbox_import import email_import, email_import_many
 from customers.models import Customer, CustomerIdentity
 from tests.factories import ChannelFactory, TeamFactory
 from tickets import tasks as tickets_tasks
