@@ -9,17 +9,26 @@ import binascii
 from collections.abc import Mapping
 
 from django.conf import settings
+from django.db.models import F
 
-from channels_app.adapters.base import FORMAT_CHAT, PURPOSE_REPLY, REACHABLE, PayloadError, Reachability
-from channels_app.adapters.registry import register
+from channels_app.adapters.base import (
+    FORMAT_CHAT,
+    PURPOSE_REPLY,
+    REACHABLE,
+    AdapterDefaults,
+    PayloadError,
+    Reachability,
+)
+from channels_app.adapters.registry import has_adapter, register
 from channels_app.json_payloads import json_object_load, json_string
 from channels_app.models import Channel
 from channels_app.types import DeliveryReceipt, InboundAttachment, InboundIdentity, InboundMessage, OutboundMessage
 from chat.models import ChatVisitor
+from customers.models import CustomerIdentity
 from realtime.presence import visitor_is_online
 
 
-class ChatWidgetAdapter:
+class ChatWidgetAdapter(AdapterDefaults):
     kind = Channel.Kind.CHAT
     provider = "widget"
     recipient_identity_kinds = ("chat_visitor",)
@@ -73,11 +82,51 @@ class ChatWidgetAdapter:
             .only("public_id", "left_at")
             .first()
         )
-        if visitor is not None and visitor.left_at is None and visitor_is_online(visitor_public_id=visitor.public_id):
-            return REACHABLE
-        return Reachability(
-            is_reachable=False, reason="visitor_offline", detail="The customer is not on the chat widget now."
+        return _visitor_reachability(visitor)
+
+    def reachability_batch(self, *, channels, customer_id: int, identities, purpose: str) -> dict[int, Reachability]:
+        if purpose == PURPOSE_REPLY:
+            return {channel.pk: REACHABLE for channel in channels}
+        # The customer's latest visitor on each widget decides (one query, then presence).
+        latest: dict[int, ChatVisitor] = {}
+        visitors = ChatVisitor.objects.filter(customer_id=customer_id, channel__in=list(channels)).order_by(
+            "channel_id", "-last_seen_at", "-pk"
         )
+        for visitor in visitors.only("pk", "channel_id", "public_id", "left_at")[:50]:
+            latest.setdefault(visitor.channel_id, visitor)
+        return {channel.pk: _visitor_reachability(latest.get(channel.pk)) for channel in channels}
+
+    def continuation(self, *, channel, customer_id: int) -> Channel | None:
+        """The email channel an agent's reply should take instead of the chat ``channel``: when the customer's
+        latest visitor on it has left (or is not connected), the customer has an email address, and the chat
+        channel names an active email channel (``email_channel_id``). None means: reply on the chat."""
+        email_channel_id = (channel.settings or {}).get("email_channel_id")
+        if not email_channel_id:
+            return None
+        visitor = (
+            ChatVisitor.objects.filter(channel=channel, customer_id=customer_id)
+            .order_by(F("last_seen_at").desc(nulls_last=True), "-pk")
+            .only("pk", "public_id", "left_at")
+            .first()
+        )
+        if visitor is None:
+            return None
+        if visitor.left_at is None and visitor_is_online(visitor_public_id=visitor.public_id):
+            return None
+        if not CustomerIdentity.objects.filter(customer_id=customer_id, kind=CustomerIdentity.Kind.EMAIL).exists():
+            return None
+        email_channel = Channel.objects.filter(pk=email_channel_id, kind=Channel.Kind.EMAIL, is_active=True).first()
+        if email_channel is None or not has_adapter(email_channel):
+            return None
+        return email_channel
+
+
+def _visitor_reachability(visitor: ChatVisitor | None) -> Reachability:
+    if visitor is not None and visitor.left_at is None and visitor_is_online(visitor_public_id=visitor.public_id):
+        return REACHABLE
+    return Reachability(
+        is_reachable=False, reason="visitor_offline", detail="The customer is not on the chat widget now."
+    )
 
 
 def _attachments(items) -> tuple[InboundAttachment, ...]:

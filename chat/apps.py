@@ -19,6 +19,8 @@ class ChatConfig(AppConfig):
         from channels_app.models import Channel
         from chat.channel_cache import chat_channel_cache_clear
         from chat.cors import cors_request_allowed
+        from chat.publish import ChatVisitorAudience
+        from realtime.audiences import audience_register
 
         # A channel saved or deleted here is read again at once by this process (the others within seconds).
         post_save.connect(chat_channel_cache_clear, sender=Channel, dispatch_uid="chat.channel_cache.saved")
@@ -26,3 +28,6 @@ class ChatConfig(AppConfig):
 
         # The CORS middleware asks per request which origins the widget API answers (each chat channel's own).
         check_request_enabled.connect(cors_request_allowed, dispatch_uid="chat.cors_request_allowed")
+
+        # Visitors follow their conversation over realtime's websockets: what they receive is chat's to say.
+        audience_register(ChatVisitorAudience())

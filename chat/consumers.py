@@ -13,7 +13,7 @@ from channels.db import database_sync_to_async
 
 from chat.cors import origin_is_allowed
 from chat.models import ChatVisitor
-from chat.selectors import chat_channel_get, chat_visitor_get
+from chat.selectors import chat_channel_get, chat_visitor_get, visitor_current_ticket_id
 from chat.services.messages import visitor_read_mark
 from chat.tokens import visitor_token_verify
 from helpdesk.errors import NotFound
@@ -21,7 +21,6 @@ from realtime.consumers import RealtimeConsumer, TypingThrottle, header
 from realtime.groups import ticket_group, visitor_group
 from realtime.presence import agents_online, visitor_presence_join
 from realtime.publish import realtime_send
-from realtime.selectors import visitor_current_ticket_id
 
 VISITOR_EVENT_TYPES = frozenset({"message", "typing", "read", "presence"})
 

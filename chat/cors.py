@@ -7,33 +7,13 @@ script elsewhere from sending the request.
 """
 
 import re
-from urllib.parse import urlsplit
 
 from channels_app.models import Channel
 from chat.channel_cache import chat_channel_active_get
+from helpdesk.origins import origin_normalise
 
 _WIDGET_API_PATH = re.compile(r"^/chat/api/(?P<public_key>[A-Za-z0-9_-]{1,40})/")
 _UNSET = object()
-
-
-def origin_normalise(value: str) -> str | None:
-    """``scheme://host[:port]`` in lower case, or None when ``value`` is not an http(s) origin (no path, query,
-    credentials or fragment)."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        parts = urlsplit(value.strip())
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
-        return None
-    host = parts.hostname.lower()
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{parts.scheme.lower()}://{host}" + (f":{port}" if port is not None else "")
 
 
 def origin_is_allowed(*, channel: Channel, origin: str | None) -> bool:

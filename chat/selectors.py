@@ -1,5 +1,6 @@
-"""Reads for the chat widget: a visitor's own conversation (never notes, never anyone else's messages), the
-widget's configuration, and which channel an agent's reply goes out on once the visitor has left."""
+"""Reads for the chat widget: a visitor's own conversation (never notes, never anyone else's messages) and the
+widget's configuration. Which channel an agent's reply goes out on once the visitor has left is the chat
+adapter's ``continuation``."""
 
 import uuid
 from dataclasses import dataclass
@@ -12,13 +13,12 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.fields import DateTimeField
 
-from channels_app.adapters.registry import has_adapter
 from channels_app.models import Channel
 from chat.models import ChatVisitor
-from customers.models import CustomerIdentity
 from helpdesk.errors import NotFound
-from realtime.presence import agents_online, visitor_is_online
-from tickets.models import Attachment, Message
+from realtime.groups import visitor_group
+from realtime.presence import agents_online
+from tickets.models import Attachment, Message, Ticket
 
 PAGE_SIZE = 100
 _DATETIME = DateTimeField()  # the REST API's rendering of times, so pushes and answers say the same
@@ -171,26 +171,26 @@ def widget_config(*, channel: Channel) -> WidgetConfig:
 # --- Replies after the visitor left ------------------------------------------------------------------------------
 
 
-def chat_reply_email_channel(*, chat_channel: Channel, customer_id: int) -> Channel | None:
-    """The email channel an agent's reply should take instead of ``chat_channel``: when the customer's latest
-    visitor on it has left (or is not connected), the customer has an email address, and the chat channel names an
-    active email channel (``email_channel_id``). None means: reply on the chat."""
-    email_channel_id = (chat_channel.settings or {}).get("email_channel_id")
-    if not email_channel_id:
-        return None
-    visitor = (
-        ChatVisitor.objects.filter(channel=chat_channel, customer_id=customer_id)
-        .order_by(F("last_seen_at").desc(nulls_last=True), "-pk")
-        .only("pk", "public_id", "left_at")
+def visitor_current_ticket_id(*, visitor: ChatVisitor) -> int | None:
+    """The ticket the visitor's next message continues (the rule of ``message_ingest`` for channels that continue
+    the open ticket): their customer's latest active ticket; None before their first message."""
+    return (
+        Ticket.objects.filter(
+            customer_id=visitor.customer_id, status__in=Ticket.ACTIVE_STATUSES, merged_into__isnull=True
+        )
+        .order_by(F("last_message_at").desc(nulls_last=True), "-id")
+        .values_list("pk", flat=True)
         .first()
     )
-    if visitor is None:
-        return None
-    if visitor.left_at is None and visitor_is_online(visitor_public_id=visitor.public_id):
-        return None
-    if not CustomerIdentity.objects.filter(customer_id=customer_id, kind=CustomerIdentity.Kind.EMAIL).exists():
-        return None
-    email_channel = Channel.objects.filter(pk=email_channel_id, kind=Channel.Kind.EMAIL, is_active=True).first()
-    if email_channel is None or not has_adapter(email_channel):
-        return None
-    return email_channel
+
+
+def ticket_visitor_groups(*, ticket_id: int, customer_id: int) -> list[str]:
+    """The groups of the chat visitors whose conversation the ticket is (the customer wrote on it through their
+    chat channel): where an agent's typing and read receipts on it go. One query."""
+    chat_channels = Message.objects.filter(
+        ticket_id=ticket_id, customer_id=customer_id, channel__kind=Channel.Kind.CHAT
+    ).values("channel_id")
+    public_ids = ChatVisitor.objects.filter(customer_id=customer_id, channel_id__in=chat_channels).values_list(
+        "public_id", flat=True
+    )
+    return [visitor_group(public_id) for public_id in public_ids]

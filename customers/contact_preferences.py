@@ -9,9 +9,9 @@ from channels_app.adapters.base import DESK_STARTED_PURPOSES
 from channels_app.models import Channel
 from customers.models import Customer, EmailSubscription
 from helpdesk.errors import DomainError
-from tickets.models import TimelineEvent
-from tickets.services.events import event_record
-from tickets.types import Actor
+from timeline.models import TimelineEvent
+from timeline.services import event_record
+from timeline.types import Actor
 
 logger = logging.getLogger(__name__)
 

@@ -19,10 +19,11 @@ from agents.selectors import user_is_admin
 from customers.models import ContextEvent, Customer, CustomerIdentity, CustomerMerge
 from customers.types import IdentityInput
 from helpdesk.errors import Conflict, NotFound
-from tickets.models import Ticket, TimelineEvent
+from tickets.models import Ticket
 from tickets.selectors.tickets import ticket_ids_visible
-from tickets.services.events import event_record
-from tickets.types import Actor
+from timeline.models import TimelineEvent
+from timeline.services import event_record
+from timeline.types import Actor
 
 if TYPE_CHECKING:
     from channels_app.models import Channel
@@ -319,7 +320,7 @@ MERGE_MOVED_MODELS = (
     ("identities", "customers.CustomerIdentity"),
     ("tickets", "tickets.Ticket"),
     ("messages", "tickets.Message"),
-    ("timeline_events", "tickets.TimelineEvent"),
+    ("timeline_events", "timeline.TimelineEvent"),
     ("context_events", "customers.ContextEvent"),
     ("chat_visitors", "chat.ChatVisitor"),
 )

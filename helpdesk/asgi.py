@@ -1,4 +1,4 @@
-"""ASGI entry point: Django's views over HTTP, the consumers (realtime/routing.py) over websockets.
+"""ASGI entry point: Django's views over HTTP, the consumers (helpdesk/routing.py) over websockets.
 
 uvicorn helpdesk.asgi:application
 """
@@ -27,7 +27,7 @@ django_asgi_app = SyncChainASGIHandler()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from realtime.routing import websocket_urlpatterns  # noqa: E402
+from helpdesk.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "channels",
     "helpdesk",
     "agents",
+    "timeline",
     "customers",
     "channels_app",
     "tickets",

@@ -13,7 +13,7 @@ from channels_app.adapters.base import DESK_STARTED_PURPOSES
 from customers.contact_preferences import customer_email_subscription_set
 from customers.models import Customer, EmailSubscription
 from outreach.unsubscribe import CUSTOMER_LABELS, UnsubscribeLinkInvalid, unsubscribe_token_read
-from tickets.types import Actor
+from timeline.types import Actor
 
 _TEMPLATE = "outreach/unsubscribe.html"
 

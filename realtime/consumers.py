@@ -1,8 +1,9 @@
 """Websocket consumers: the agents' live connection (``ws/agent/``) and what every consumer shares.
 
 Consumers authenticate, join groups and relay; they never write to the database themselves (read receipts go
-through the chat services). A refused connection is accepted and then closed with code 4403, so a browser sees the
-code (a refused handshake shows only 1006) and the client knows not to retry with the same credentials.
+through the services of the audiences: ``realtime.audiences``). A refused connection is accepted and then closed with
+code 4403, so a browser sees the code (a refused handshake shows only 1006) and the client knows not to retry with
+the same credentials.
 
 An agent's connection sees what the agent may see at that moment, not when it opened: every connection of an agent
 is in the agent's group, where the services that change the agent's access send ``access_changed`` on commit
@@ -31,8 +32,8 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from chat.services.messages import agent_read_mark
 from helpdesk.errors import NotFound
+from realtime.audiences import ticket_agent_read, ticket_audience_groups
 from realtime.frames import (
     CLOSE_INTERNAL_ERROR,
     CLOSE_TOO_BIG,
@@ -53,7 +54,7 @@ from realtime.presence import (
     ticket_viewers,
 )
 from realtime.publish import ACCESS_CHANGED, EVENT_TYPE, realtime_send
-from realtime.selectors import AgentAccess, AgentViewer, agent_access_load, ticket_visitor_groups
+from realtime.selectors import AgentAccess, AgentViewer, agent_access_load
 from tickets.selectors.tickets import ticket_get_for_agent, ticket_ids_visible
 
 logger = logging.getLogger(__name__)
@@ -382,7 +383,7 @@ class AgentConsumer(RealtimeConsumer):
         if not self.typing.setdefault(ticket_id, TypingThrottle()).allow(is_typing):
             return
         customer_id, _entry = self.subscriptions[ticket_id]
-        visitor_groups = await database_sync_to_async(ticket_visitor_groups)(
+        audience_groups = await database_sync_to_async(ticket_audience_groups)(
             ticket_id=ticket_id, customer_id=customer_id
         )
         event = {
@@ -392,7 +393,7 @@ class AgentConsumer(RealtimeConsumer):
             "name": self.agent.name,
             "is_typing": is_typing,
         }
-        await realtime_send(groups=[ticket_group(ticket_id), *visitor_groups], event=event, sender=self.channel_name)
+        await realtime_send(groups=[ticket_group(ticket_id), *audience_groups], event=event, sender=self.channel_name)
 
     async def _read(self, ticket_id: int, *, up_to) -> None:
         if not _is_id(up_to):
@@ -400,7 +401,7 @@ class AgentConsumer(RealtimeConsumer):
             return
         customer_id, _entry = self.subscriptions[ticket_id]
         try:
-            await database_sync_to_async(agent_read_mark)(ticket_id=ticket_id, customer_id=customer_id, up_to=up_to)
+            await database_sync_to_async(ticket_agent_read)(ticket_id=ticket_id, customer_id=customer_id, up_to=up_to)
         except NotFound:
             await self.send_error(code="not_found", detail="No such message on this ticket.", ticket_id=ticket_id)
 

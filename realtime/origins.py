@@ -9,7 +9,7 @@ without this check any site an agent visits could read their live events (cross-
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
-from chat.cors import origin_normalise
+from helpdesk.origins import origin_normalise
 
 
 def agent_origin_is_allowed(origin: str | None, *, host: str | None = None) -> bool:

@@ -19,7 +19,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import partial
 from operator import attrgetter
 
@@ -30,11 +29,9 @@ from django.db.models import Prefetch, prefetch_related_objects
 from django.urls import reverse
 from rest_framework.fields import DateTimeField
 
-from channels_app.models import Channel
-from chat.models import ChatVisitor
-from chat.selectors import chat_message_data
 from helpdesk.timing import phase_add
-from realtime.groups import AGENTS, agent_group, ticket_group, visitor_group
+from realtime.audiences import Publication, audiences
+from realtime.groups import AGENTS, agent_group, ticket_group
 from realtime.layers import RedisPubSubLayer
 from tickets.models import Attachment, Message, Ticket
 
@@ -46,15 +43,6 @@ ACCESS_CHANGED = "access_changed"
 # A Redis that accepts connections but does not answer must not hold a request thread for long.
 SEND_TIMEOUT_SECONDS = 2.0
 _DATETIME = DateTimeField()  # the REST API's rendering of times, so both say the same
-
-
-@dataclass(frozen=True)
-class Publication:
-    """One event for some groups; ``audience`` as in ``realtime_publish``."""
-
-    groups: tuple[str, ...]
-    event: dict
-    audience: dict | None = None
 
 
 def realtime_publish(*, groups: Iterable[str], event: dict, audience: dict | None = None) -> None:
@@ -135,21 +123,18 @@ def _send_from_sync(*, publications: tuple[Publication, ...]) -> None:
 
 def message_created_publish(*, message: Message) -> None:
     """After commit, tell the message's ticket group and the agents (and, for a customer-visible message, the
-    chat visitors whose conversation it is) that ``message`` exists. Best-effort: a failed push is logged, never
-    raised.
+    registered audiences: ``realtime.audiences``, e.g. the chat visitors whose conversation it is) that ``message``
+    exists. Best-effort: a failed push is logged, never raised.
 
-    Agents get every message, notes included (``direction`` "note"). A chat visitor of the message's customer gets
-    its inbound and outbound messages, never notes, on tickets the customer has written on through the visitor's
-    chat channel, whichever channel each message took (an agent's email reply after the visitor left belongs to
-    the conversation): the rule of ``chat.selectors`` for the widget's REST history, so push and catch-up agree.
-    Two queries: its attachments (none when loaded; left loaded on ``message`` for the caller's answer) and, after
-    commit and after the agents have been told, the visitors: the agents' push does not wait for that query, nor
-    does the transaction hold its locks for it. The message's ticket, customer and author are the instances the
-    caller created it with (a caller that passes a bare message costs a query for each it lacks).
+    Agents get every message, notes included (``direction`` "note"); audiences never get notes. Queries: its
+    attachments (none when loaded; left loaded on ``message`` for the caller's answer) and, after commit and after
+    the agents have been told, what each audience reads (the chat visitors: one): the agents' push does not wait
+    for that, nor does the transaction hold its locks for it. The message's ticket, customer and author are the
+    instances the caller created it with (a caller that passes a bare message costs a query for each it lacks).
     """
     loaded = message
-    # Read once for both renderings (the caller's response reuses them: ``chat_message_data``); nothing when the
-    # caller has them loaded already.
+    # Read once for every rendering (the agents', the audiences', the caller's response); nothing when the caller
+    # has them loaded already.
     prefetch_related_objects([loaded], Prefetch("attachments", queryset=Attachment.objects.order_by("pk")))
     publications = [
         Publication(
@@ -160,13 +145,18 @@ def message_created_publish(*, message: Message) -> None:
     ]
     _publish_on_commit(publications)
     if loaded.direction != Message.Direction.NOTE:
-        transaction.on_commit(partial(_visitors_publish, message=loaded), robust=True)
+        transaction.on_commit(partial(_audiences_publish, message=loaded), robust=True)
 
 
-def _visitors_publish(*, message: Message) -> None:
+def _audiences_publish(*, message: Message) -> None:
     # After commit (the hooks run in order: after the agents' push). Best-effort like the push itself.
     try:
-        publications = tuple(publication for publication in _visitor_publications(message) if publication.groups)
+        publications = tuple(
+            publication
+            for audience in audiences()
+            for publication in audience.message_publications(message=message)
+            if publication.groups
+        )
     except Exception:
         logger.warning("realtime.publish_failed", extra={"message_id": message.pk}, exc_info=True)
         return
@@ -206,37 +196,6 @@ def _audience_of(previous: Ticket | dict | None) -> dict | None:
     if isinstance(previous, dict):
         return {"team_id": previous.get("team_id"), "assignee_id": previous.get("assignee_id")}
     return {"team_id": previous.team_id, "assignee_id": previous.assignee_id}
-
-
-def _visitor_publications(loaded: Message) -> list[Publication]:
-    # The customer's chat visitors (usually one or two), then which of their chat channels the ticket's
-    # conversation went through: the message's own channel when it is a chat channel and the only one they use,
-    # else one more query. Plain values, not model instances: this runs for every message while the sender waits.
-    visitors = list(ChatVisitor.objects.filter(customer_id=loaded.customer_id).values_list("public_id", "channel_id"))
-    if not visitors:
-        return []
-    channel_ids = {channel_id for _, channel_id in visitors}
-    own = loaded.channel if loaded.channel.kind == Channel.Kind.CHAT else None
-    if own is not None and channel_ids == {own.pk}:
-        channels = {own.pk: own}
-    else:
-        ticket_chat_channels = Message.objects.filter(
-            ticket_id=loaded.ticket_id, customer_id=loaded.customer_id, channel_id__in=channel_ids
-        ).values("channel_id")
-        channels = {
-            channel_id: Channel(pk=channel_id, public_key=public_key)
-            for channel_id, public_key in Channel.objects.filter(
-                pk__in=ticket_chat_channels, kind=Channel.Kind.CHAT
-            ).values_list("pk", "public_key")
-        }
-    publications = []
-    for channel_id, channel in channels.items():
-        groups = tuple(
-            visitor_group(public_id) for public_id, visitor_channel_id in visitors if visitor_channel_id == channel_id
-        )
-        data = chat_message_data(message=loaded, channel=channel)
-        publications.append(Publication(groups=groups, event={"type": "message", "message": data}))
-    return publications
 
 
 def _agent_message_data(message: Message) -> dict:

@@ -1,11 +1,9 @@
-"""Websocket URLs (helpdesk/asgi.py mounts them behind the session middleware)."""
+"""The agents' websocket URL (``helpdesk/routing.py`` mounts it with the other apps' websocket URLs)."""
 
 from django.urls import path
 
-from chat.consumers import VisitorConsumer
 from realtime.consumers import AgentConsumer
 
 websocket_urlpatterns = [
     path("ws/agent/", AgentConsumer.as_asgi(), name="ws-agent"),
-    path("chat/ws/<str:public_key>/", VisitorConsumer.as_asgi(), name="ws-chat-visitor"),
 ]

@@ -1,16 +1,11 @@
-"""Reads the websocket consumers need: who an agent is and what they may see, a chat visitor's current ticket, the
-visitors a ticket's events go to. Consumers call these through ``database_sync_to_async``."""
+"""Reads the agents' websocket consumer needs: who an agent is and what they may see. Consumers call these through
+``database_sync_to_async``."""
 
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.db.models import F
 
 from agents.selectors import agent_team_ids, user_is_admin, user_is_agent
-from channels_app.models import Channel
-from chat.models import ChatVisitor
-from realtime.groups import visitor_group
-from tickets.models import Message, Ticket
 
 
 @dataclass(frozen=True)
@@ -70,28 +65,3 @@ def agent_access_load(*, user_id: int) -> AgentAccess | None:
     if viewer is None:
         return None
     return AgentAccess(user=user, viewer=viewer)
-
-
-def visitor_current_ticket_id(*, visitor: ChatVisitor) -> int | None:
-    """The ticket the visitor's next message continues (the rule of ``message_ingest`` for channels that continue
-    the open ticket): their customer's latest active ticket; None before their first message."""
-    return (
-        Ticket.objects.filter(
-            customer_id=visitor.customer_id, status__in=Ticket.ACTIVE_STATUSES, merged_into__isnull=True
-        )
-        .order_by(F("last_message_at").desc(nulls_last=True), "-id")
-        .values_list("pk", flat=True)
-        .first()
-    )
-
-
-def ticket_visitor_groups(*, ticket_id: int, customer_id: int) -> list[str]:
-    """The groups of the chat visitors whose conversation the ticket is (the customer wrote on it through their
-    chat channel): where an agent's typing and read receipts on it go. One query."""
-    chat_channels = Message.objects.filter(
-        ticket_id=ticket_id, customer_id=customer_id, channel__kind=Channel.Kind.CHAT
-    ).values("channel_id")
-    public_ids = ChatVisitor.objects.filter(customer_id=customer_id, channel_id__in=chat_channels).values_list(
-        "public_id", flat=True
-    )
-    return [visitor_group(public_id) for public_id in public_ids]

@@ -7,7 +7,8 @@ from django.utils import timezone
 from agents.models import AgentProfile, Team
 from channels_app.models import Channel
 from customers.models import ContextEvent, Customer, CustomerIdentity
-from tickets.models import CannedResponse, Message, Ticket, TimelineEvent
+from tickets.models import CannedResponse, Message, Ticket
+from timeline.models import TimelineEvent
 
 
 class TeamFactory(factory.django.DjangoModelFactory):

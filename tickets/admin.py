@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from tickets.models import Message, MessageAlias, Tag, Ticket, TicketParticipant, TimelineEvent
+from tickets.models import Message, MessageAlias, Tag, Ticket, TicketParticipant
 
 
 @admin.register(Ticket)
@@ -25,13 +25,6 @@ class MessageAdmin(admin.ModelAdmin):
     list_filter = ["direction", "channel"]
     raw_id_fields = ["ticket", "customer", "identity", "author"]
     readonly_fields = ["html", "provider_id", "created_at"]
-
-
-@admin.register(TimelineEvent)
-class TimelineEventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "type", "ticket", "customer", "actor_kind"]
-    list_filter = ["type"]
-    raw_id_fields = ["ticket", "customer", "actor"]
 
 
 @admin.register(TicketParticipant)

@@ -4,7 +4,7 @@ An adapter translates a provider's payloads into ``InboundMessage`` and sends ``
 writes to the database. The core finds adapters through ``channels_app.adapters.registry``.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
@@ -81,11 +81,30 @@ class Reachability:
 REACHABLE = Reachability(is_reachable=True)
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a channel can do beyond sending text, so the core asks instead of testing ``channel.kind``."""
+
+    # An agent's reply may carry files.
+    attachments: bool = False
+    # A reply may copy further addresses (Cc), and the addresses an inbound message went to become the ticket's
+    # participants.
+    copies: bool = False
+    # An inbound message may name its ticket by a reply token in a plus-address or a "[#123]" in its subject.
+    addressed_references: bool = False
+    # A new ticket may be answered with the desk's automatic acknowledgement (``tickets.services.acknowledgements``).
+    acknowledgement: bool = False
+
+
+TEXT_ONLY = Capabilities()
+
+
 class ChannelAdapter(Protocol):
     kind: ClassVar[str]
     provider: ClassVar[str]
     # Which customer identity kind addresses a customer on this channel (email, phone, chat_visitor...).
     recipient_identity_kinds: ClassVar[tuple[str, ...]]
+    capabilities: ClassVar[Capabilities]
     # Which template part a message the desk starts is rendered from on this channel (FORMAT_EMAIL, _SMS, _CHAT).
     message_format: ClassVar[str]
     # Whether the channel carries an unsubscribe link in the message's headers (email's List-Unsubscribe).
@@ -102,3 +121,34 @@ class ChannelAdapter(Protocol):
         ``recipient_identity_kinds``) on ``channel`` now, for ``purpose``: SMS opt-out, email unsubscribe from a
         purpose, a chat visitor who is not connected. Reads only; never raises for an unreachable customer."""
         ...
+
+    def reachability_batch(
+        self, *, channels: Sequence[Channel], customer_id: int, identities: Sequence, purpose: str
+    ) -> dict[int, Reachability]:
+        """``reachability`` for a page: for each of ``channels`` (all served by this adapter; channel id -> answer),
+        can the customer (``customer_id``, with ``identities``, all of them) be written to there now, in a fixed
+        number of queries whatever the number of channels."""
+        ...
+
+    def continuation(self, *, channel: Channel, customer_id: int) -> Channel | None:
+        """The channel an agent's reply should take instead of ``channel`` because the conversation left it (a
+        chat the visitor closed continues by email), or None to reply on ``channel``."""
+        ...
+
+
+class AdapterDefaults:
+    """What an adapter that declares nothing more answers: text only, reachable as ``reachability`` says one
+    channel at a time, and no hand-over to another channel. Adapters inherit it and override what differs."""
+
+    capabilities: ClassVar[Capabilities] = TEXT_ONLY
+
+    def reachability(self, *, channel: Channel, identity, purpose: str) -> Reachability:
+        return REACHABLE
+
+    def reachability_batch(
+        self, *, channels: Sequence[Channel], customer_id: int, identities: Sequence, purpose: str
+    ) -> dict[int, Reachability]:
+        return {channel.pk: REACHABLE for channel in channels}
+
+    def continuation(self, *, channel: Channel, customer_id: int) -> Channel | None:
+        return None

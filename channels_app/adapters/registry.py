@@ -7,7 +7,7 @@ line in ``PROVIDERS``.
 
 from importlib import import_module
 
-from channels_app.adapters.base import ChannelAdapter
+from channels_app.adapters.base import TEXT_ONLY, Capabilities, ChannelAdapter
 from channels_app.models import Channel
 
 PROVIDERS = (
@@ -56,6 +56,14 @@ def has_adapter(channel: Channel) -> bool:
     except AdapterNotFound:
         return False
     return True
+
+
+def capabilities_for(channel: Channel) -> Capabilities:
+    """What ``channel`` can do beyond text; a channel with no installed adapter can do nothing more."""
+    try:
+        return adapter_for(channel).capabilities
+    except AdapterNotFound:
+        return TEXT_ONLY
 
 
 def registered() -> list[tuple[str, str]]:

@@ -14,8 +14,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from channels_app.models import Channel, Delivery, InboundEvent
-from channels_app.providers.email.outbound import parse_our_message_id
 from channels_app.services.delivery_send import delivery_failed_event_record
+from channels_app.threading_refs import parse_our_message_id
 from tickets.models import Message, MessageAlias
 
 logger = logging.getLogger(__name__)

@@ -6,9 +6,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.db import IntegrityError, transaction
 
 from channels_app.models import Channel
-from chat.cors import origin_normalise
 from customers.identities import normalise_identity, normalise_phone
 from helpdesk.errors import Conflict, DomainError
+from helpdesk.origins import origin_normalise
 
 _ADDRESS_KIND = {Channel.Kind.EMAIL: "email", Channel.Kind.SMS: "phone"}
 CONFIG_FIELDS = (

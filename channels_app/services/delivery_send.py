@@ -13,9 +13,10 @@ from channels_app.models import Channel, Delivery, DeliveryAttempt
 from channels_app.selectors import sms_opted_out
 from channels_app.services.sms_keywords import sms_opt_out_record
 from channels_app.types import OutboundAttachment, OutboundMessage
-from tickets.models import Message, MessageAlias, TimelineEvent
-from tickets.services.events import event_record
-from tickets.types import Actor
+from tickets.models import Message, MessageAlias
+from timeline.models import TimelineEvent
+from timeline.services import event_record
+from timeline.types import Actor
 
 logger = logging.getLogger(__name__)
 

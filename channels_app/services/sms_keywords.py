@@ -17,9 +17,10 @@ from channels_app.types import InboundMessage
 from customers.identities import normalise_phone
 from customers.services import customer_resolve
 from customers.types import IdentityInput
-from tickets.models import Ticket, TimelineEvent
-from tickets.services.events import event_record
-from tickets.types import Actor
+from tickets.models import Ticket
+from timeline.models import TimelineEvent
+from timeline.services import event_record
+from timeline.types import Actor
 
 logger = logging.getLogger(__name__)
 

@@ -20,11 +20,10 @@ from channels_app.models import InboundEvent
 from channels_app.services.inbound_process import ProcessingShouldRetry, inbound_event_process
 from channels_app.services.inbound_receive import inbound_event_receive
 from chat.models import ChatVisitor
-from chat.selectors import visitor_message_get
+from chat.selectors import ticket_visitor_groups, visitor_message_get
 from helpdesk.errors import DomainError, NotFound, PayloadTooLarge
 from realtime.groups import group_visitor_id, ticket_group
 from realtime.publish import realtime_publish
-from realtime.selectors import ticket_visitor_groups
 from tickets.models import Attachment, Message
 
 logger = logging.getLogger(__name__)

@@ -152,7 +152,7 @@ def _email_attach(*, customer: Customer, email: str, is_verified: bool) -> bool:
 @transaction.atomic
 def visitor_leave(*, visitor: ChatVisitor, email: str = "") -> ChatVisitor:
     """The visitor closed the chat or chose to continue by email: later replies go by email when an address is
-    known (``chat.selectors.chat_reply_email_channel``). An email given here follows the unverified-email rule."""
+    known (the chat adapter's ``continuation``). An email given here follows the unverified-email rule."""
     changes = {"left_at": timezone.now()}
     if email and not visitor.is_verified:
         changes["email"] = visitor_email_clean(email)

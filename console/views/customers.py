@@ -31,7 +31,7 @@ from helpdesk.errors import Conflict, DomainError, NotFound
 from helpdesk.text import ascii_int, storable_text
 from tickets.selectors.tickets import customer_tickets_all_visible, ticket_list_for_agent
 from tickets.selectors.timeline import TimelineEntry, TimelinePage, customer_timeline
-from tickets.types import Actor
+from timeline.types import Actor
 
 PAGE_SIZE = 50
 TIMELINE_PAGE_SIZE = 30

@@ -26,7 +26,7 @@ from tickets.selectors.tickets import ticket_get_for_agent
 from tickets.services.merge import ticket_merge
 from tickets.services.replies import ReplyAttachment, StaleReply, note_create, reply_create
 from tickets.services.updates import TicketChanges, ticket_update
-from tickets.types import Actor
+from timeline.types import Actor
 
 # Which reply field a service error belongs next to (by its code); anything else is shown above the form.
 REPLY_ERROR_FIELDS = {

@@ -3,7 +3,8 @@
 Sentences are plain text (the template escapes them); names come from the page's lookups, never from a query per
 event."""
 
-from tickets.models import Ticket, TimelineEvent
+from tickets.models import Ticket
+from timeline.models import TimelineEvent
 
 _STATUS = dict(Ticket.Status.choices)
 _PRIORITY = dict(Ticket.Priority.choices)

@@ -11,7 +11,8 @@ class Migration(migrations.Migration):
     dependencies = [
         ('channels_app', '0005_email_webhook_nonces'),
         ('customers', '0004_contact_preferences'),
-        ('tickets', '0006_outreach_event_types'),
+        ('tickets', '0005_queue_search'),
+        ('timeline', '0002_outreach_event_types'),
     ]
 
     operations = [

@@ -27,10 +27,11 @@ from outreach.rendering import PLACEHOLDERS, RenderedMessage, TemplateRenderErro
 from outreach.types import LAST_USED, PREFERRED, OutreachResult
 from outreach.unsubscribe import CUSTOMER_LABELS, unsubscribe_url
 from realtime.publish import message_created_publish
-from tickets.models import Message, Ticket, TimelineEvent
+from tickets.models import Message, Ticket
 from tickets.selectors.recipients import customer_recipient_identity
-from tickets.services.events import event_record
-from tickets.types import Actor
+from timeline.models import TimelineEvent
+from timeline.services import event_record
+from timeline.types import Actor
 
 logger = logging.getLogger(__name__)
 

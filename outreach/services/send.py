@@ -24,7 +24,8 @@ from outreach.rendering import FILLED_BY_SERVICE, PLACEHOLDERS
 from outreach.services.delivery import outreach_deliver, outreach_event_record, outreach_result
 from outreach.tasks import send_deferred
 from outreach.types import LAST_USED, PREFERRED, OutreachResult
-from tickets.models import Ticket, TimelineEvent
+from tickets.models import Ticket
+from timeline.models import TimelineEvent
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,9 @@ from channels_app.services.sweeps import stalled_delivery_ids
 from customers.models import CustomerIdentity
 from tests.channels_app.callback_server import CallbackServer
 from tests.factories import AgentFactory, ChannelFactory, CustomerFactory, TicketFactory
-from tickets.models import Message, TimelineEvent
+from tickets.models import Message
 from tickets.services.replies import reply_create
+from timeline.models import TimelineEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -18,8 +18,9 @@ from channels_app.services.mailbox_import import email_import, email_import_many
 from customers.models import Customer, CustomerIdentity
 from tests.factories import ChannelFactory, TeamFactory
 from tickets import tasks as tickets_tasks
-from tickets.models import Message, Ticket, TicketParticipant, TimelineEvent
+from tickets.models import Message, Ticket, TicketParticipant
 from tickets.services import ingest_batch
+from timeline.models import TimelineEvent
 
 pytestmark = pytest.mark.django_db
 

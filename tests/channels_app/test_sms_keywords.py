@@ -19,7 +19,8 @@ from tests.channels_app.sms_fixtures import (
     twilio_payload,
 )
 from tests.factories import IdentityFactory, TicketFactory
-from tickets.models import Message, Ticket, TimelineEvent
+from tickets.models import Message, Ticket
+from timeline.models import TimelineEvent
 
 
 @pytest.fixture

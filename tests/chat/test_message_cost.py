@@ -50,7 +50,7 @@ def test_a_visitors_message_costs_a_fixed_number_of_queries(
     assert Ticket.objects.count() == 1
     assert InboundEvent.objects.get(provider_id__endswith=":cost-1").attempts == 1
     # After commit: the push to the agents, then the one to the visitors (their query after it); no routing task.
-    assert [callback.func.__name__ for callback in callbacks] == ["_send_from_sync", "_visitors_publish"]
+    assert [callback.func.__name__ for callback in callbacks] == ["_send_from_sync", "_audiences_publish"]
 
 
 def test_a_visitors_first_message_opens_a_routed_ticket_at_a_fixed_cost(

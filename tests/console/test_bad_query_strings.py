@@ -9,7 +9,7 @@ from customers.services import customer_merge
 from tests.conftest import services_or_skip
 from tests.console.conftest import csrf_token
 from tests.factories import CustomerFactory, IdentityFactory
-from tickets.types import Actor
+from timeline.types import Actor
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from channels_app.models import Channel, SmsOptOut
 from customers.models import Customer, EmailSubscription
 from tests.console.conftest import csrf_token
 from tests.factories import ChannelFactory, CustomerFactory, IdentityFactory
-from tickets.models import TimelineEvent
+from timeline.models import TimelineEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -21,8 +21,9 @@ from tests.factories import (
     TeamFactory,
     TicketFactory,
 )
-from tickets.models import Ticket, TimelineEvent
-from tickets.types import Actor
+from tickets.models import Ticket
+from timeline.models import TimelineEvent
+from timeline.types import Actor
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,8 @@ import pytest
 
 from tests.console.conftest import csrf_token
 from tests.factories import TicketFactory
-from tickets.models import Ticket, TimelineEvent
+from tickets.models import Ticket
+from timeline.models import TimelineEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,8 @@ from tests.factories import (
     TeamFactory,
     TicketFactory,
 )
-from tickets.models import Attachment, Message, Ticket, TimelineEvent
+from tickets.models import Attachment, Message, Ticket
+from timeline.models import TimelineEvent
 
 pytestmark = pytest.mark.django_db
 

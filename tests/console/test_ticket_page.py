@@ -23,7 +23,8 @@ from tests.factories import (
     TicketFactory,
     TimelineEventFactory,
 )
-from tickets.models import Message, TimelineEvent
+from tickets.models import Message
+from timeline.models import TimelineEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from customers.models import CustomerIdentity
 from customers.services import customer_merge, customer_touch_by_identity
 from customers.types import IdentityInput
 from tests.factories import ChannelFactory, CustomerFactory, IdentityFactory
-from tickets.types import Actor
+from timeline.types import Actor
 
 pytestmark = pytest.mark.django_db
 

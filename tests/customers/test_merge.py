@@ -23,11 +23,12 @@ from tests.factories import (
     TicketFactory,
     TimelineEventFactory,
 )
-from tickets.models import Message, Ticket, TimelineEvent
+from tickets.models import Message, Ticket
 from tickets.selectors.timeline import customer_timeline
 from tickets.services import ingest
 from tickets.services.ingest import message_ingest
-from tickets.types import Actor
+from timeline.models import TimelineEvent
+from timeline.types import Actor
 
 pytestmark = pytest.mark.django_db
 

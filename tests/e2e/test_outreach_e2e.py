@@ -16,7 +16,7 @@ from outreach.unsubscribe import unsubscribe_url
 from tests.conftest import services_or_skip
 from tests.e2e.axe import FAILING_IMPACTS, axe_violations
 from tests.e2e.conftest import console_login, orm
-from tickets.models import TimelineEvent
+from timeline.models import TimelineEvent
 
 WIDTHS = (1440, 1024)
 

@@ -13,7 +13,8 @@ from outreach.services.deferred import outreach_deferred_send
 from outreach.services.send import outreach_send
 from outreach.tasks import send_due_deferred
 from tests.outreach.conftest import template_create
-from tickets.models import Message, TimelineEvent
+from tickets.models import Message
+from timeline.models import TimelineEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -15,9 +15,10 @@ from realtime.presence import presence_leave, visitor_presence_join
 from tests.channels_app.sms_fixtures import ACCOUNT_SID, CHANNEL_NUMBER, CUSTOMER_PHONE
 from tests.factories import AdminFactory, AgentFactory, TicketFactory
 from tests.outreach.conftest import CUSTOMER_ADDRESS, chat_identity_add, template_create
-from tickets.models import Message, Ticket, TimelineEvent
+from tickets.models import Message, Ticket
 from tickets.services.ingest import message_ingest
 from tickets.services.replies import reply_create
+from timeline.models import TimelineEvent
 
 pytestmark = pytest.mark.django_db
 

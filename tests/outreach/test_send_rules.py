@@ -16,7 +16,8 @@ from tests.channels_app.sms_fixtures import ACCOUNT_SID, CUSTOMER_PHONE
 from tests.conftest import services_or_skip
 from tests.factories import CustomerFactory, TicketFactory
 from tests.outreach.conftest import chat_identity_add, template_create
-from tickets.models import Message, Ticket, TimelineEvent
+from tickets.models import Message, Ticket
+from timeline.models import TimelineEvent
 
 pytestmark = pytest.mark.django_db
 

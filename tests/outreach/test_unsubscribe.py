@@ -15,7 +15,7 @@ from outreach.services.send import outreach_send
 from outreach.unsubscribe import unsubscribe_token
 from tests.factories import CustomerFactory
 from tests.outreach.conftest import template_create
-from tickets.models import TimelineEvent
+from timeline.models import TimelineEvent
 
 pytestmark = pytest.mark.django_db
 

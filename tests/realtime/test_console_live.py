@@ -21,7 +21,7 @@ from tests.realtime.fixtures import (
 )
 from tickets.models import Message, Ticket
 from tickets.services.updates import TicketChanges, ticket_update
-from tickets.types import Actor
+from timeline.types import Actor
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("redis_layer")]
 

@@ -132,7 +132,7 @@ def test_a_request_whose_handling_fails_closes_with_1011_and_leaves_no_viewer(
     def broken(**kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("realtime.consumers.agent_read_mark", broken)
+    monkeypatch.setattr("realtime.consumers.ticket_agent_read", broken)
     socket.send({"type": "read", "ticket_id": ticket.pk, "up_to": 1})
 
     assert socket.closed_code() == 1011

@@ -12,10 +12,11 @@ from realtime.presence import agent_ids_online, ticket_viewers
 from tests.factories import AdminFactory, AgentFactory, TeamFactory, TicketFactory
 from tests.realtime.fixtures import SHOP_ORIGIN
 from tests.realtime.live import agent_connect, visitor_connect, visitor_say, visitor_start
-from tickets.models import Ticket, TimelineEvent
+from tickets.models import Ticket
 from tickets.services.replies import note_create
 from tickets.services.updates import TicketChanges, ticket_update
-from tickets.types import Actor
+from timeline.models import TimelineEvent
+from timeline.types import Actor
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 

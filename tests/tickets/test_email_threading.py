@@ -20,12 +20,13 @@ from django.utils import timezone
 import channels_app.providers.email.adapter  # noqa: F401  (registers the email adapter)
 import realtime.publish
 from channels_app.models import Channel
-from channels_app.providers.email.outbound import our_message_id, reply_token
 from channels_app.services.mailbox_import import email_import
+from channels_app.threading_refs import our_message_id, reply_token
 from customers.models import Customer
 from tests.factories import AgentFactory, ChannelFactory
-from tickets.models import Message, MessageAlias, Ticket, TicketParticipant, TimelineEvent
+from tickets.models import Message, MessageAlias, Ticket, TicketParticipant
 from tickets.services.replies import reply_create
+from timeline.models import TimelineEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -508,7 +509,7 @@ def test_an_out_of_office_reply_is_recorded_but_changes_nothing(
     # customer's chat visitors, of whom there are none here)
     assert [getattr(callback, "func", callback) for callback in callbacks] == [
         realtime.publish._send_from_sync,
-        realtime.publish._visitors_publish,
+        realtime.publish._audiences_publish,
     ]
     assert list(TimelineEvent.objects.filter(ticket=ticket).values_list("pk", flat=True)) == events_before
 

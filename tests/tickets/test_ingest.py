@@ -19,8 +19,9 @@ from tests.factories import (
     TicketFactory,
 )
 from tickets.errors import IngestRejected
-from tickets.models import Message, Ticket, TimelineEvent
+from tickets.models import Message, Ticket
 from tickets.services.ingest import message_ingest
+from timeline.models import TimelineEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -89,7 +90,7 @@ def test_the_same_inbound_message_twice_is_stored_once(email_channel, django_cap
     # The push to the agents first, then to chat visitors, then the routing of the new ticket (its task is sent to
     # the broker: the agents do not wait for that); nothing pushed or routed twice.
     assert len(first_callbacks) == 3
-    assert [callback.func.__name__ for callback in first_callbacks[:2]] == ["_send_from_sync", "_visitors_publish"]
+    assert [callback.func.__name__ for callback in first_callbacks[:2]] == ["_send_from_sync", "_audiences_publish"]
     assert second_callbacks == []
     assert Message.objects.count() == 1
     assert Ticket.objects.count() == 1
@@ -156,10 +157,10 @@ def test_a_new_ticket_is_opened_with_its_channels_team_and_pushed_to_that_team(a
     [agents_push] = callbacks[0].keywords["publications"]
     assert agents_push.audience == {"team_id": team.pk, "assignee_id": None}
     # then the visitors', then the routing task for later rules (it finds the ticket routed and changes nothing)
-    assert [callback.func.__name__ for callback in callbacks[:2]] == ["_send_from_sync", "_visitors_publish"]
+    assert [callback.func.__name__ for callback in callbacks[:2]] == ["_send_from_sync", "_audiences_publish"]
     assert len(callbacks) == 3
     # A continued ticket is not routed again: its message is only pushed, to the agents, then to chat visitors.
-    assert [callback.func.__name__ for callback in continuation_callbacks] == ["_send_from_sync", "_visitors_publish"]
+    assert [callback.func.__name__ for callback in continuation_callbacks] == ["_send_from_sync", "_audiences_publish"]
 
 
 # --- Cross-channel continuation -------------------------------------------------------------------------------

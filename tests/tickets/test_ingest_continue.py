@@ -9,8 +9,9 @@ from django.utils import timezone
 from channels_app.models import Channel
 from channels_app.types import InboundIdentity, InboundMessage
 from tests.factories import ChannelFactory, IdentityFactory, TicketFactory
-from tickets.models import Ticket, TimelineEvent
+from tickets.models import Ticket
 from tickets.services.ingest import message_ingest
+from timeline.models import TimelineEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,7 @@
 import pytest
 
 from channels_app.models import Channel
-from channels_app.providers.email.outbound import our_message_id, reply_token
+from channels_app.threading_refs import our_message_id, reply_token
 from channels_app.types import InboundIdentity, InboundMessage
 from helpdesk.errors import Conflict, NotFound
 from tests.factories import (
@@ -15,10 +15,11 @@ from tests.factories import (
     TeamFactory,
     TicketFactory,
 )
-from tickets.models import Message, Ticket, TicketParticipant, TimelineEvent
+from tickets.models import Message, Ticket, TicketParticipant
 from tickets.services.ingest import message_ingest
 from tickets.services.merge import ticket_merge
-from tickets.types import Actor
+from timeline.models import TimelineEvent
+from timeline.types import Actor
 
 pytestmark = pytest.mark.django_db
 

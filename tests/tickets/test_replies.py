@@ -6,8 +6,9 @@ from channels_app.models import Channel, Delivery
 from channels_app.types import InboundIdentity, InboundMessage
 from customers.models import CustomerIdentity
 from tests.factories import AgentFactory, ChannelFactory, CustomerFactory, TeamFactory, TicketFactory
-from tickets.models import Message, Ticket, TimelineEvent
+from tickets.models import Message, Ticket
 from tickets.services.ingest import message_ingest
+from timeline.models import TimelineEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -5,8 +5,9 @@ import pytest
 
 from channels_app.models import Channel
 from tests.factories import ChannelFactory, TeamFactory, TicketFactory
-from tickets.models import Ticket, TimelineEvent
+from tickets.models import Ticket
 from tickets.services.routing import ticket_route, tickets_route
+from timeline.models import TimelineEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,8 @@
 import pytest
 
 from tests.factories import AgentFactory, TeamFactory, TicketFactory
-from tickets.models import Tag, Ticket, TimelineEvent
+from tickets.models import Tag, Ticket
+from timeline.models import TimelineEvent
 
 pytestmark = pytest.mark.django_db
 

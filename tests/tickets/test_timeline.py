@@ -22,8 +22,9 @@ from tests.factories import (
     TicketFactory,
     TimelineEventFactory,
 )
-from tickets.models import Message, TimelineEvent
+from tickets.models import Message
 from tickets.services.attachments import attachment_store
+from timeline.models import TimelineEvent
 
 pytestmark = pytest.mark.django_db
 

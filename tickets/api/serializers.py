@@ -3,7 +3,8 @@
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
-from tickets.models import Attachment, Message, Ticket, TimelineEvent
+from tickets.models import Attachment, Message, Ticket
+from timeline.models import TimelineEvent
 
 
 class AttachmentOutputSerializer(serializers.ModelSerializer):

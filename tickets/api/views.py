@@ -15,7 +15,7 @@ from tickets.models import Ticket
 from tickets.selectors.tickets import ticket_get_for_agent, ticket_list_for_agent, ticket_messages
 from tickets.services.replies import MAX_REPLY_CC, note_create, reply_create
 from tickets.services.updates import UNSET, TicketChanges, ticket_update
-from tickets.types import Actor
+from timeline.types import Actor
 
 
 class TicketListApi(APIView):

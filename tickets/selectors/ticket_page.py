@@ -11,30 +11,38 @@ from django.db.models import Max, Q
 
 from agents.models import Team
 from agents.selectors import agent_team_ids
+from channels_app.adapters.base import PURPOSE_NOTICE, REACHABLE, ChannelAdapter, Reachability
 from channels_app.adapters.registry import AdapterNotFound, adapter_for
-from channels_app.models import Channel, SmsOptOut
-from chat.models import ChatVisitor
+from channels_app.models import Channel
 from customers.models import ContextEvent, Customer
-from realtime.presence import visitor_is_online
-from tickets.models import CannedResponse, Message, Ticket, TimelineEvent
+from tickets.models import CannedResponse, Message, Ticket
 from tickets.selectors.tickets import ticket_visibility_q
 from tickets.selectors.timeline import TimelinePage, customer_timeline
 from tickets.services.canned import canned_placeholder_values, canned_text_render
 from tickets.services.replies import reply_channel_default
+from timeline.models import TimelineEvent
 
 TIMELINE_PAGE_SIZE = 50
 CONTEXT_EVENTS_SHOWN = 10
 OTHER_TICKETS_SHOWN = 20
 CANNED_RESPONSES_SHOWN = 200
 AGENTS_SHOWN = 500
+# The reason code an SMS adapter's reachability gives for a customer who texted STOP (``Reachability.reason``).
+SMS_OPTED_OUT = "sms_opted_out"
 
 
 @dataclass(frozen=True)
 class ReplyChannel:
     channel: Channel
     is_default: bool
-    # Chat only: whether the customer's visitor on this widget is connected now.
-    visitor_is_online: bool = False
+    # Whether a message the desk starts would reach the customer here now, as the channel's adapter answers
+    # (``reachability`` for a notice): an SMS opt-out, a chat visitor who is not connected.
+    reach: Reachability = REACHABLE
+
+    @property
+    def visitor_is_online(self) -> bool:
+        # What the reply form shows on a chat channel: "customer is online".
+        return self.reach.is_reachable
 
 
 @dataclass(frozen=True)
@@ -83,8 +91,7 @@ def ticket_page(*, user, ticket: Ticket) -> TicketPage:
     )
     teams = list(Team.objects.order_by("name"))
     last_message_id = Message.objects.filter(ticket=ticket).aggregate(last=Max("pk"))["last"] or 0
-    phones = [i.value for i in identities if i.kind == "phone"]
-    sms_opted_out = bool(phones) and SmsOptOut.objects.filter(phone__in=phones).exists()
+    options = reply_channels(ticket=ticket, identities=identities)
     user_names = {a.pk: _agent_name(a) for a in agents}
     user_names.update(_missing_user_names(timeline, known=user_names))
     return TicketPage(
@@ -93,12 +100,12 @@ def ticket_page(*, user, ticket: Ticket) -> TicketPage:
         timeline=timeline,
         context_events=context_events,
         other_tickets=other_tickets,
-        reply_channels=reply_channels(ticket=ticket, identities=identities),
+        reply_channels=options,
         canned=canned_options(user=user, ticket=ticket),
         agents=agents,
         teams=teams,
         last_message_id=last_message_id,
-        sms_opted_out=sms_opted_out,
+        sms_opted_out=any(option.reach.reason == SMS_OPTED_OUT for option in options),
         user_names=user_names,
         team_names={t.pk: t.name for t in teams},
     )
@@ -126,27 +133,42 @@ def ticket_timeline_page(*, user, ticket: Ticket, cursor: str | None) -> Timelin
 
 
 def reply_channels(*, ticket: Ticket, identities) -> list[ReplyChannel]:
-    """The active channels whose adapter can address one of the customer's identities, the default first."""
+    """The active channels whose adapter can address one of the customer's identities, the default first, each
+    with whether a message would reach the customer there now (one ``reachability_batch`` per adapter, so the
+    queries are bounded by the adapters installed, not by the channels)."""
     kinds = {identity.kind for identity in identities}
     default = reply_channel_default(ticket=ticket)
-    found: list[Channel] = []
+    found: list[tuple[Channel, ChannelAdapter]] = []
     for channel in Channel.objects.filter(is_active=True).order_by("kind", "name", "pk"):
         try:
             adapter = adapter_for(channel)
         except AdapterNotFound:
             continue
         if kinds & set(adapter.recipient_identity_kinds):
-            found.append(channel)
-    if default is not None and default.pk not in {c.pk for c in found}:
-        found.insert(0, default)
-    chat_ids = [c.pk for c in found if c.kind == Channel.Kind.CHAT]
-    online = _chat_online(customer_id=ticket.customer_id, channel_ids=chat_ids) if chat_ids else set()
+            found.append((channel, adapter))
+    if default is not None and default.pk not in {c.pk for c, _ in found}:
+        found.insert(0, (default, adapter_for(default)))
+    reach = _reachability(found, customer_id=ticket.customer_id, identities=identities)
     result = [
-        ReplyChannel(channel=c, is_default=default is not None and c.pk == default.pk, visitor_is_online=c.pk in online)
-        for c in found
+        ReplyChannel(channel=c, is_default=default is not None and c.pk == default.pk, reach=reach[c.pk])
+        for c, _ in found
     ]
     result.sort(key=lambda option: not option.is_default)
     return result
+
+
+def _reachability(found: list[tuple[Channel, ChannelAdapter]], *, customer_id: int, identities) -> dict:
+    by_adapter: dict[int, tuple[ChannelAdapter, list[Channel]]] = {}
+    for channel, adapter in found:
+        by_adapter.setdefault(id(adapter), (adapter, []))[1].append(channel)
+    reach: dict[int, Reachability] = {}
+    for adapter, channels in by_adapter.values():
+        reach.update(
+            adapter.reachability_batch(
+                channels=channels, customer_id=customer_id, identities=identities, purpose=PURPOSE_NOTICE
+            )
+        )
+    return reach
 
 
 def canned_options(*, user, ticket: Ticket) -> list[CannedOption]:
@@ -167,21 +189,6 @@ def canned_get_for_agent(*, user, canned_id: int) -> CannedResponse | None:
         .filter(Q(team__isnull=True) | Q(team_id__in=agent_team_ids(user)))
         .first()
     )
-
-
-def _chat_online(*, customer_id: int, channel_ids: list[int]) -> set[int]:
-    """Chat channels on which the customer's latest visitor is connected now (one query, then presence)."""
-    latest: dict[int, ChatVisitor] = {}
-    visitors = ChatVisitor.objects.filter(customer_id=customer_id, channel_id__in=channel_ids).order_by(
-        "channel_id", "-last_seen_at", "-pk"
-    )
-    for visitor in visitors.only("pk", "channel_id", "public_id", "left_at")[:50]:
-        latest.setdefault(visitor.channel_id, visitor)
-    return {
-        channel_id
-        for channel_id, visitor in latest.items()
-        if visitor.left_at is None and visitor_is_online(visitor_public_id=visitor.public_id)
-    }
 
 
 def _agent_name(user) -> str:

@@ -15,8 +15,9 @@ from django.db.models import Q, QuerySet
 
 from customers.models import ContextEvent, Customer
 from helpdesk.errors import DomainError
-from tickets.models import Message, TimelineEvent
+from tickets.models import Message
 from tickets.selectors.tickets import ticket_visibility_q
+from timeline.models import TimelineEvent
 
 # Ties on the timestamp are broken by kind, then by id, all descending.
 KIND_RANK = {"message": 3, "event": 2, "context": 1}

@@ -1,4 +1,5 @@
-"""The desk's one automatic mail: an acknowledgement of a new email ticket, when the channel asks for it.
+"""The desk's one automatic mail: an acknowledgement of a new ticket, on a channel whose adapter can send it
+(``capabilities.acknowledgement``: email) and whose settings ask for it.
 
 Channel settings: ``auto_acknowledge`` (default off), ``auto_acknowledge_text`` with the placeholders
 ``{ticket_id}``, ``{customer_name}`` and ``{subject}``, and ``auto_acknowledge_interval_hours`` (default 24).
@@ -20,9 +21,9 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-# deliveries is imported as a module: deliveries -> tasks -> inbound processing -> this module is an import cycle.
+from channels_app.adapters.registry import capabilities_for
 from channels_app.models import Channel
-from channels_app.services import deliveries
+from channels_app.services.deliveries import delivery_create
 from customers.models import Customer, CustomerIdentity
 from tickets.models import Message
 
@@ -63,7 +64,7 @@ def ticket_acknowledge(*, inbound_message_id: int) -> AcknowledgementOutcome:
         return AcknowledgementOutcome(None, "no such inbound message")
     channel = inbound.channel
     options = channel.settings or {}
-    if channel.kind != Channel.Kind.EMAIL or not options.get("auto_acknowledge"):
+    if not capabilities_for(channel).acknowledgement or not options.get("auto_acknowledge"):
         return AcknowledgementOutcome(None, "acknowledgements are off for the channel")
 
     Customer.objects.select_for_update().filter(pk=inbound.customer_id).first()
@@ -99,7 +100,7 @@ def ticket_acknowledge(*, inbound_message_id: int) -> AcknowledgementOutcome:
             )
     except IntegrityError:
         return AcknowledgementOutcome(Message.objects.get(ticket_id=ticket.pk, idempotency_key=IDEMPOTENCY_KEY))
-    deliveries.delivery_create(message=message, channel=channel, recipient=inbound.identity.value)
+    delivery_create(message=message, channel=channel, recipient=inbound.identity.value)
     logger.info(
         "tickets.acknowledgement_queued",
         extra={"message_id": message.pk, "ticket_id": ticket.pk, "channel_id": channel.pk},

@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
+from channels_app.adapters.registry import capabilities_for
 from channels_app.models import Channel
 from channels_app.types import InboundIdentity, InboundMessage
 from customers.identities import normalise_identity
@@ -34,16 +35,17 @@ from helpdesk.errors import Conflict
 from realtime.publish import message_created_publish
 from tickets.errors import IngestRejected
 from tickets.html import html_to_text, sanitise_html
-from tickets.models import Message, Ticket, TimelineEvent
+from tickets.models import Message, Ticket
 from tickets.services.attachments import attachments_store
-from tickets.services.events import event_record
 from tickets.services.ingest_batch import ingest_batch_current
 from tickets.services.inline_images import message_inline_images_link
 from tickets.services.participants import participants_record
 from tickets.services.routing import ticket_initial_routing, ticket_initial_routing_event
 from tickets.services.threading import ThreadMatch, thread_find
 from tickets.tasks import route_ticket
-from tickets.types import Actor
+from timeline.models import TimelineEvent
+from timeline.services import event_record
+from timeline.types import Actor
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +199,7 @@ def _message_ingest(
     # After the attachments exist: cid: images in the (already sanitised) HTML point at their download URLs.
     message_inline_images_link(message=message, attachments=attachments)
 
-    if channel.kind == Channel.Kind.EMAIL and sender_email and not is_automatic:
+    if capabilities_for(channel).copies and sender_email and not is_automatic:
         participants_record(ticket=ticket, message=message, sender_email=sender_email, metadata=metadata)
     if is_automatic and not is_new_ticket:
         customer.save(update_fields=["name", "updated_at"])

@@ -16,10 +16,11 @@ from django.utils import timezone
 
 from helpdesk.errors import Conflict, NotFound
 from realtime.publish import ticket_changed_publish
-from tickets.models import Message, Ticket, TicketParticipant, TimelineEvent
+from tickets.models import Message, Ticket, TicketParticipant
 from tickets.selectors.tickets import ticket_ids_visible
-from tickets.services.events import event_record
-from tickets.types import Actor
+from timeline.models import TimelineEvent
+from timeline.services import event_record
+from timeline.types import Actor
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ one of them. Our own addresses (every email channel's address, its plus-addresse
 delivered to) are never participants.
 """
 
-from channels_app.providers.email.outbound import parse_reply_token
+from channels_app.threading_refs import parse_reply_token
 from customers.identities import normalise_email
 from tickets.models import Message, Ticket, TicketParticipant
 from tickets.services.ingest_batch import ingest_batch_current, our_email_addresses, participants_flush

@@ -15,17 +15,17 @@ from channels_app.adapters.base import PURPOSE_REPLY
 from channels_app.adapters.registry import AdapterNotFound, adapter_for
 from channels_app.models import Channel
 from channels_app.services.deliveries import delivery_create
-from chat.selectors import chat_reply_email_channel
 from customers.identities import normalise_identity
 from customers.models import CustomerIdentity
 from helpdesk.errors import Conflict, DomainError
 from realtime.publish import message_created_publish
 from tickets.html import html_to_text, sanitise_html
-from tickets.models import Message, Ticket, TicketParticipant, TimelineEvent
+from tickets.models import Message, Ticket, TicketParticipant
 from tickets.selectors.recipients import customer_recipient_identity
 from tickets.services.attachments import attachment_store
-from tickets.services.events import event_record
-from tickets.types import Actor
+from timeline.models import TimelineEvent
+from timeline.services import event_record
+from timeline.types import Actor
 
 logger = logging.getLogger(__name__)
 
@@ -56,17 +56,16 @@ class StaleReply(Conflict):
 def reply_channel_default(*, ticket: Ticket) -> Channel | None:
     """The channel the customer last used, if it can still send; else the one the ticket started on.
 
-    A chat the visitor has left (or is not connected to) hands over to the chat channel's email channel when the
-    customer has an email address (``chat_reply_email_channel``): the conversation continues by email."""
+    A conversation that left its channel continues where the channel's adapter says (``continuation``): a chat the
+    visitor has left (or is not connected to) hands over to the chat channel's email channel when the customer has
+    an email address."""
     for channel in (ticket.customer.last_channel, ticket.channel):
         if channel is not None and channel.is_active:
             try:
-                adapter_for(channel)
+                adapter = adapter_for(channel)
             except AdapterNotFound:
                 continue
-            if channel.kind == Channel.Kind.CHAT:
-                return chat_reply_email_channel(chat_channel=channel, customer_id=ticket.customer_id) or channel
-            return channel
+            return adapter.continuation(channel=channel, customer_id=ticket.customer_id) or channel
     return None
 
 
@@ -96,16 +95,16 @@ def reply_create(
 ) -> Message:
     """Write a reply to the customer and queue it on ``channel`` (default: the one they last used).
 
-    ``cc`` (email only) copies further addresses; they become participants of the ticket, so their answers thread
-    onto it.
+    ``cc`` (on a channel whose adapter declares ``capabilities.copies``: email) copies further addresses; they
+    become participants of the ticket, so their answers thread onto it.
 
     The same ``idempotency_key`` on the same ticket returns the first reply (a double-click sends once).
     The first reply sets the ticket's first-response time; an unassigned ticket is assigned to its author.
 
-    ``attachments`` (email only) are stored with the message before its delivery is queued. With
-    ``last_seen_message_id`` (the newest message of the ticket the author had seen), a reply by another agent
-    written after it raises ``StaleReply`` (checked under the ticket's lock, so two agents answering at once cannot
-    both pass); omit it to send anyway.
+    ``attachments`` (where ``capabilities.attachments``: email) are stored with the message before its delivery is
+    queued. With ``last_seen_message_id`` (the newest message of the ticket the author had seen), a reply by another
+    agent written after it raises ``StaleReply`` (checked under the ticket's lock, so two agents answering at once
+    cannot both pass); omit it to send anyway.
     """
     existing = _message_with_key(ticket=ticket, key=idempotency_key, direction=Message.Direction.OUTBOUND)
     if existing is not None:
@@ -134,8 +133,8 @@ def reply_create(
     reach = adapter.reachability(channel=channel, identity=recipient, purpose=PURPOSE_REPLY)
     if not reach.is_reachable:
         raise DomainError(reach.detail, code=reach.reason)
-    cc_addresses = _cc_addresses(cc, channel=channel, recipient=recipient.value)
-    _check_attachments(attachments, channel=channel)
+    cc_addresses = _cc_addresses(cc, channel=channel, can_copy=adapter.capabilities.copies, recipient=recipient.value)
+    _check_attachments(attachments, channel=channel, can_attach=adapter.capabilities.attachments)
     clean_html = sanitise_html(html)
     body = text or html_to_text(clean_html)
     if not body.strip():
@@ -225,10 +224,10 @@ def _refuse_stale(*, ticket: Ticket, author, last_seen_message_id: int) -> None:
         raise StaleReply("Someone else replied to the customer since you opened this ticket.", newer=newer)
 
 
-def _check_attachments(attachments: Sequence[ReplyAttachment], *, channel: Channel) -> None:
+def _check_attachments(attachments: Sequence[ReplyAttachment], *, channel: Channel, can_attach: bool) -> None:
     if not attachments:
         return
-    if channel.kind != Channel.Kind.EMAIL:
+    if not can_attach:
         raise DomainError(f"Attachments go out by email only, not on {channel.name}.", code="attachments_not_supported")
     limits = settings.HELPDESK
     for attachment in attachments:
@@ -244,11 +243,11 @@ def _check_attachments(attachments: Sequence[ReplyAttachment], *, channel: Chann
         )
 
 
-def _cc_addresses(cc: Sequence[str], *, channel: Channel, recipient: str) -> list[str]:
+def _cc_addresses(cc: Sequence[str], *, channel: Channel, can_copy: bool, recipient: str) -> list[str]:
     """The normalised, distinct Cc addresses, without the recipient; a clear error for the first unusable one."""
     if not cc:
         return []
-    if channel.kind != Channel.Kind.EMAIL:
+    if not can_copy:
         raise DomainError(f"Copies (Cc) go out by email only, not on {channel.name}.", code="cc_not_supported")
     if len(cc) > MAX_REPLY_CC:
         raise DomainError(f"At most {MAX_REPLY_CC} addresses may be copied.", code="too_many_cc")

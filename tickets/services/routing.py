@@ -18,9 +18,10 @@ from django.db.models import F
 
 from channels_app.models import Channel
 from realtime.publish import ticket_changed_publish
-from tickets.models import Ticket, TimelineEvent
-from tickets.services.events import event_record
-from tickets.types import Actor
+from tickets.models import Ticket
+from timeline.models import TimelineEvent
+from timeline.services import event_record
+from timeline.types import Actor
 
 logger = logging.getLogger(__name__)
 

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 
 from django.db.models import F
 
+from channels_app.adapters.registry import capabilities_for
 from channels_app.models import Channel
-from channels_app.providers.email.outbound import parse_our_message_id, parse_reply_token
+from channels_app.threading_refs import parse_our_message_id, parse_reply_token
 from channels_app.types import InboundMessage
 from tickets.models import Message, MessageAlias, Ticket
 from tickets.services.ingest_batch import message_aliases_may_exist
@@ -37,7 +38,7 @@ from tickets.services.participants import participant_tickets
 # A bare provider id (no "@", as Amazon SES reports it) is matched against the local part of a quoted Message-ID;
 # shorter ones could be guessed or collide, so they are not trusted that way.
 MIN_BARE_ALIAS_CHARS = 16
-# "[#123]" as channels_app.providers.email.outbound writes it; clients and people add spaces.
+# "[#123]" as the email provider writes it in a subject; clients and people add spaces.
 _SUBJECT_REFERENCE = re.compile(r"\[\s*#\s*([1-9][0-9]{0,17})\s*\]")
 
 
@@ -66,13 +67,14 @@ class ThreadSearch:
 def thread_find(*, channel: Channel, inbound: InboundMessage, customer_id: int, sender_email: str) -> ThreadSearch:
     """The ticket ``inbound`` (arrived on ``channel``) continues by the rules above, or none. ``customer_id`` and
     ``sender_email`` (normalised, "" when the sender is not an email identity) are the sender's; plus-addresses and
-    subject references are read only on email channels."""
-    is_email = channel.kind == Channel.Kind.EMAIL
+    subject references are read only where the channel's adapter declares ``capabilities.addressed_references``
+    (email)."""
+    is_addressed = capabilities_for(channel).addressed_references
     tickets: dict[int, Ticket] = {}
     candidates = _by_references(inbound.in_reply_to, channel=channel, tickets=tickets)
-    if is_email:
+    if is_addressed:
         candidates += _by_reply_token(inbound.metadata)
-    subject_ids = _subject_references(inbound.subject) if is_email else []
+    subject_ids = _subject_references(inbound.subject) if is_addressed else []
     ticket_ids = {ticket_id for ticket_id, _, _ in candidates} | set(subject_ids)
     if ticket_ids - tickets.keys():
         tickets.update(Ticket.objects.in_bulk(ticket_ids - tickets.keys()))

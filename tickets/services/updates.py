@@ -9,9 +9,10 @@ from django.utils import timezone
 from agents.models import AgentProfile, Team
 from helpdesk.errors import Conflict, DomainError
 from realtime.publish import ticket_changed_publish
-from tickets.models import Tag, Ticket, TimelineEvent
-from tickets.services.events import event_record
-from tickets.types import Actor
+from tickets.models import Tag, Ticket
+from timeline.models import TimelineEvent
+from timeline.services import event_record
+from timeline.types import Actor
 
 _UNSET = object()
 

@@ -17,6 +17,7 @@ from django.utils.dateparse import parse_datetime
 from channels_app.adapters.base import (
     FORMAT_EMAIL,
     REACHABLE,
+    AdapterDefaults,
     PayloadError,
     PermanentDeliveryError,
     Reachability,
@@ -49,7 +50,7 @@ def sign_callback(*, secret: str, timestamp: str, body: bytes) -> str:
     return f"t={timestamp},v1={mac}"
 
 
-class ApiChannelAdapter:
+class ApiChannelAdapter(AdapterDefaults):
     kind = Channel.Kind.API
     provider = "api"
     recipient_identity_kinds = ("external", "email", "phone", "chat_visitor")

@@ -13,6 +13,8 @@ from channels_app.adapters.base import (
     FORMAT_EMAIL,
     PURPOSE_REPLY,
     REACHABLE,
+    AdapterDefaults,
+    Capabilities,
     PermanentDeliveryError,
     Reachability,
     RetryableDeliveryError,
@@ -38,12 +40,13 @@ _SMTP_SETTINGS = (
 )
 
 
-class EmailChannelAdapter:
+class EmailChannelAdapter(AdapterDefaults):
     kind = Channel.Kind.EMAIL
     provider = "smtp"
     recipient_identity_kinds = ("email",)
     message_format = FORMAT_EMAIL
     supports_list_unsubscribe = True
+    capabilities = Capabilities(attachments=True, copies=True, addressed_references=True, acknowledgement=True)
 
     def verify(self, *, channel, request) -> None:
         # Mail arrives through a mailbox the desk polls or a pipe it controls, not a signed webhook.
@@ -89,18 +92,28 @@ class EmailChannelAdapter:
 
     def reachability(self, *, channel, identity, purpose: str) -> Reachability:
         # An answer on the customer's own conversation is transactional: an unsubscribe never stops it.
-        if purpose == PURPOSE_REPLY:
-            return REACHABLE
-        is_unsubscribed = EmailSubscription.objects.filter(
-            customer_id=identity.customer_id, purpose=purpose, is_subscribed=False
-        ).exists()
-        if not is_unsubscribed:
-            return REACHABLE
-        return Reachability(
-            is_reachable=False,
-            reason="email_unsubscribed",
-            detail=f"This customer unsubscribed from {purpose} emails.",
-        )
+        return _email_reachability(customer_id=identity.customer_id, purpose=purpose)
+
+    def reachability_batch(self, *, channels, customer_id: int, identities, purpose: str) -> dict[int, Reachability]:
+        # A subscription is per customer and purpose, whichever email channel writes: one answer for every channel.
+        answer = _email_reachability(customer_id=customer_id, purpose=purpose) if channels else REACHABLE
+        return {channel.pk: answer for channel in channels}
+
+
+def _email_reachability(*, customer_id: int, purpose: str) -> Reachability:
+    # An answer on the customer's own conversation is transactional: an unsubscribe never stops it.
+    if purpose == PURPOSE_REPLY:
+        return REACHABLE
+    is_unsubscribed = EmailSubscription.objects.filter(
+        customer_id=customer_id, purpose=purpose, is_subscribed=False
+    ).exists()
+    if not is_unsubscribed:
+        return REACHABLE
+    return Reachability(
+        is_reachable=False,
+        reason="email_unsubscribed",
+        detail=f"This customer unsubscribed from {purpose} emails.",
+    )
 
 
 def _substituted_ids(email, *, ours: str) -> tuple[str, ...]:

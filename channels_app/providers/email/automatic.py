@@ -8,7 +8,7 @@ import re
 from email.message import Message
 
 from channels_app.providers.email.bounces import is_automatic_sender
-from channels_app.providers.email.outbound import parse_our_message_id
+from channels_app.threading_refs import parse_our_message_id
 
 _NO_REPLY_LOCAL_PART = re.compile(r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|no[-_.]?response)([-_.+]|$)", re.I)
 # RFC 3834 names bulk, junk and list; auto_reply is what many autoresponders write.

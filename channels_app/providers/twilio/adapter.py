@@ -7,7 +7,7 @@ provider is one more folder like this one.
 
 from django.utils import timezone
 
-from channels_app.adapters.base import FORMAT_SMS, REACHABLE, Reachability
+from channels_app.adapters.base import FORMAT_SMS, REACHABLE, AdapterDefaults, Reachability
 from channels_app.adapters.registry import register
 from channels_app.models import Channel, SmsOptOut
 from channels_app.providers.twilio.inbound import parse_twilio_form
@@ -16,7 +16,7 @@ from channels_app.providers.twilio.signature import verify_twilio_request
 from channels_app.types import DeliveryReceipt, InboundMessage, OutboundMessage
 
 
-class TwilioSmsAdapter:
+class TwilioSmsAdapter(AdapterDefaults):
     kind = Channel.Kind.SMS
     provider = "twilio"
     recipient_identity_kinds = ("phone",)
@@ -35,14 +35,30 @@ class TwilioSmsAdapter:
     def reachability(self, *, channel, identity, purpose: str) -> Reachability:
         # A customer who texted STOP gets no SMS from us, for any purpose (carriers' rules and the law), until START.
         opted_out_at = SmsOptOut.objects.filter(phone=identity.value).values_list("created_at", flat=True).first()
-        if opted_out_at is None:
-            return REACHABLE
-        return Reachability(
-            is_reachable=False,
-            reason="sms_opted_out",
-            detail=f"This customer opted out of SMS (texted STOP on {timezone.localtime(opted_out_at):%Y-%m-%d}); "
-            "reply on another channel, or wait until they text START.",
+        return REACHABLE if opted_out_at is None else _opted_out(opted_out_at)
+
+    def reachability_batch(self, *, channels, customer_id: int, identities, purpose: str) -> dict[int, Reachability]:
+        # The opt-out is per phone number, whichever of our numbers it was texted to: one answer for every channel.
+        phones = [identity.value for identity in identities if identity.kind in self.recipient_identity_kinds]
+        opted_out_at = (
+            SmsOptOut.objects.filter(phone__in=phones)
+            .order_by("created_at")
+            .values_list("created_at", flat=True)
+            .first()
+            if phones and channels
+            else None
         )
+        answer = REACHABLE if opted_out_at is None else _opted_out(opted_out_at)
+        return {channel.pk: answer for channel in channels}
+
+
+def _opted_out(opted_out_at) -> Reachability:
+    return Reachability(
+        is_reachable=False,
+        reason="sms_opted_out",
+        detail=f"This customer opted out of SMS (texted STOP on {timezone.localtime(opted_out_at):%Y-%m-%d}); "
+        "reply on another channel, or wait until they text START.",
+    )
 
 
 register(TwilioSmsAdapter, default=True)

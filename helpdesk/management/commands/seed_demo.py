@@ -32,7 +32,7 @@ from tickets.models import Message, Ticket
 from tickets.services.ingest import message_ingest
 from tickets.services.replies import note_create, reply_create
 from tickets.services.updates import TicketChanges, ticket_update
-from tickets.types import Actor
+from timeline.types import Actor
 
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "admin-demo-password"  # noqa: S105 (a published demo login; see the DEBUG guard)

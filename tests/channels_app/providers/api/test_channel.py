@@ -20,7 +20,8 @@ from tests.factories import (
     MessageFactory,
     TicketFactory,
 )
-from tickets.models import Attachment, Message, Ticket, TimelineEvent
+from tickets.models import Attachment, Message, Ticket
+from timeline.models import TimelineEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -11,16 +11,17 @@ from django.conf import settings
 
 from channels_app.models import Delivery, InboundEvent
 from channels_app.providers.email.bounces import bounce_detect
-from channels_app.providers.email.outbound import our_message_id
 from channels_app.providers.email.parsing import parse_email
 from channels_app.services.bounces import email_bounce_record
 from channels_app.services.mailbox_import import email_import
+from channels_app.threading_refs import our_message_id
 from tests.channels_app.providers.email.test_outbound import (
     CHANNEL_ADDRESS,
     mailbox,
     queued_reply,
 )
-from tickets.models import Message, MessageAlias, Ticket, TimelineEvent
+from tickets.models import Message, MessageAlias, Ticket
+from timeline.models import TimelineEvent
 
 CORPUS = settings.BASE_DIR / "tests" / "fixtures" / "email_corpus"
 BOUNCE_FILES = sorted((CORPUS / "bounces").iterdir())

@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 
 from channels_app.models import Delivery
-from channels_app.providers.email.outbound import our_message_id, parse_our_message_id
 from channels_app.services.mailbox_import import email_import
+from channels_app.threading_refs import our_message_id, parse_our_message_id
 from customers.models import Customer
 from tests.channels_app.providers.email.test_outbound import CHANNEL_ADDRESS, mailbox
 from tickets.models import Message, Ticket

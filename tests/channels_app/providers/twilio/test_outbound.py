@@ -27,8 +27,9 @@ from tests.channels_app.sms_fixtures import (
     sms_rate_buckets_clear,
 )
 from tests.factories import AgentFactory, CustomerFactory, TicketFactory
-from tickets.models import Message, TimelineEvent
+from tickets.models import Message
 from tickets.services.replies import reply_create
+from timeline.models import TimelineEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -18,8 +18,8 @@ from tests.channels_app.sms_fixtures import (
     sms_rate_buckets_clear,
 )
 from tests.factories import AgentFactory, CustomerFactory, TicketFactory
-from tickets.models import TimelineEvent
 from tickets.services.replies import reply_create
+from timeline.models import TimelineEvent
 
 pytestmark = pytest.mark.django_db
 

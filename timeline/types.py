@@ -6,7 +6,7 @@ from typing import Any
 class Actor:
     """Who made a change: an agent (with their user), the customer, the system, or an integration."""
 
-    kind: str  # tickets.models.TimelineEvent.ActorKind
+    kind: str  # timeline.models.TimelineEvent.ActorKind
     user: Any = None
     label: str = ""
 

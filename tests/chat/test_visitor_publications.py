@@ -1,12 +1,12 @@
-"""Which chat visitors hear of a message (realtime.publish._visitor_publications): the customer's visitors on the
+"""Which chat visitors hear of a message (chat.publish.visitor_publications): the customer's visitors on the
 chat channels the ticket's conversation went through, each with its own channel's attachment URLs; nobody else."""
 
 import pytest
 
 from channels_app.models import Channel
 from chat.models import ChatVisitor
+from chat.publish import visitor_publications
 from realtime.groups import visitor_group
-from realtime.publish import _visitor_publications
 from tests.factories import ChannelFactory, CustomerFactory, MessageFactory, TicketFactory
 from tickets.models import Attachment, Message
 
@@ -61,7 +61,7 @@ def test_a_chat_message_reaches_the_customers_visitors_on_that_widget_only(desk,
 
     # The customer's visitors, then (they use two widgets) which widgets the ticket went through
     with django_assert_num_queries(2):
-        publications = _visitor_publications(message)
+        publications = visitor_publications(message)
 
     assert groups_by_channel(publications) == {desk["shop"].public_key: groups_of(desk, "shop_phone", "shop_laptop")}
 
@@ -70,7 +70,7 @@ def test_once_the_customer_wrote_on_a_second_widget_both_widgets_visitors_hear_w
     MessageFactory(ticket=desk["ticket"], channel=desk["help_centre"])
     message = message_with_attachment(ticket=desk["ticket"], channel=desk["shop"])
 
-    publications = _visitor_publications(message)
+    publications = visitor_publications(message)
 
     assert groups_by_channel(publications) == {
         desk["shop"].public_key: groups_of(desk, "shop_phone", "shop_laptop"),
@@ -82,7 +82,7 @@ def test_an_email_reply_on_a_chatted_ticket_reaches_the_chat_visitors(desk):
     MessageFactory(ticket=desk["ticket"], channel=desk["shop"])
     reply = message_with_attachment(ticket=desk["ticket"], channel=desk["email"], direction=Message.Direction.OUTBOUND)
 
-    publications = _visitor_publications(reply)
+    publications = visitor_publications(reply)
 
     assert groups_by_channel(publications) == {desk["shop"].public_key: groups_of(desk, "shop_phone", "shop_laptop")}
 
@@ -90,14 +90,14 @@ def test_an_email_reply_on_a_chatted_ticket_reaches_the_chat_visitors(desk):
 def test_a_ticket_never_chatted_on_reaches_no_visitor(desk):
     message = message_with_attachment(ticket=desk["ticket"], channel=desk["email"])
 
-    assert _visitor_publications(message) == []
+    assert visitor_publications(message) == []
 
 
 def test_a_customer_without_visitors_costs_one_query(django_assert_num_queries):
     message = MessageFactory(channel=ChannelFactory(kind=Channel.Kind.EMAIL))
 
     with django_assert_num_queries(1):
-        assert _visitor_publications(message) == []
+        assert visitor_publications(message) == []
 
 
 def test_a_customer_chatting_on_one_widget_costs_one_query(django_assert_num_queries):
@@ -109,6 +109,6 @@ def test_a_customer_chatting_on_one_widget_costs_one_query(django_assert_num_que
 
     # (its attachments come loaded, as message_created_publish passes them)
     with django_assert_num_queries(1):
-        publications = _visitor_publications(message)
+        publications = visitor_publications(message)
 
     assert [publication.groups for publication in publications] == [(visitor_group(visitor.public_id),)]

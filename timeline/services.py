@@ -1,12 +1,14 @@
 """Writing timeline events: every change to a ticket or a customer is a row."""
 
-from tickets.models import TimelineEvent
-from tickets.types import Actor
+from timeline.models import TimelineEvent
+from timeline.types import Actor
 
 
 def event_record(
     *, customer_id: int, type: str, actor: Actor, ticket_id: int | None = None, params: dict | None = None
 ):
+    """One event on the customer's timeline (and on the ticket's, with ``ticket_id``), in the caller's
+    transaction."""
     params = dict(params or {})
     if actor.label:
         params.setdefault("actor_label", actor.label)
