@@ -21,13 +21,18 @@ from django.utils import timezone
 
 from agents.models import AgentProfile, ApiToken
 from agents.services import agent_create, api_token_create, api_token_revoke, team_create
+from channels_app.adapters.base import PURPOSE_INCIDENT, PURPOSE_SURVEY
 from channels_app.models import Channel
 from channels_app.services.channels import channel_create
 from channels_app.types import InboundIdentity, InboundMessage
+from customers.contact_preferences import customer_email_subscription_set, customer_preferred_channel_set
 from customers.identities import normalise_identity
 from customers.models import ContextEvent, Customer, CustomerIdentity
 from customers.services import context_event_record, customer_upsert
 from customers.types import IdentityInput
+from outreach.services.send import outreach_send
+from outreach.services.templates import outreach_template_create
+from outreach.types import PREFERRED
 from tickets.models import Message, Ticket
 from tickets.services.ingest import message_ingest
 from tickets.services.replies import note_create, reply_create
@@ -395,4 +400,57 @@ def _seed() -> None:
             sender_name="Lukas Weber",
             sent_at=now - timedelta(minutes=40),
         ),
+    )
+
+    _seed_outreach(customers=customers, email=email, chat=chat, alice=alice, solved=damaged)
+
+
+def _seed_outreach(*, customers: dict[str, Customer], email: Channel, chat: Channel, alice, solved: Ticket) -> None:
+    """The desk writing first: an outage notice to two customers (María prefers the chat, which she has never
+    used, so it falls back to email and the record says why), and a
+    survey on Priya's ticket that she does not get by email because she unsubscribed from surveys (the skip and
+    its reason are on her timeline; at night in her time zone it first waits for quiet hours to end)."""
+    by_alice = Actor.agent(alice)
+    customer_preferred_channel_set(customer=customers["maria"], channel=chat, actor=by_alice)
+    customer_email_subscription_set(
+        customer=customers["priya"], purpose=PURPOSE_SURVEY, is_subscribed=False, source="demo", actor=by_alice
+    )
+    outage = outreach_template_create(
+        name="Checkout outage",
+        purpose=PURPOSE_INCIDENT,
+        email_subject="{{ incident.title }}",
+        email_text="Hi {{ customer.first_name }},\n\n{{ incident.update }}\n\nFollow it at {{ incident.url }}.",
+        sms_text="{{ incident.title }}: {{ incident.update }} {{ incident.url }}",
+        chat_text="{{ incident.title }}: {{ incident.update }}",
+    )
+    survey = outreach_template_create(
+        name="How did we do?",
+        purpose=PURPOSE_SURVEY,
+        email_subject="How did we do on “{{ ticket.subject }}”?",
+        email_text="Hi {{ customer.first_name }}, {{ agent.name }} helped you. Rate us in one click: {{ survey.url }}",
+        sms_text="How did we do? {{ survey.url }}",
+    )
+    incident = {
+        "incident.title": "Checkout is slow",
+        "incident.status": "investigating",
+        "incident.update": "Payments take up to a minute; no order is lost. We are on it.",
+        "incident.url": "https://status.demo.example",
+    }
+    for key in ("maria", "james"):
+        outreach_send(
+            customer=customers[key],
+            purpose=PURPOSE_INCIDENT,
+            template=outage,
+            context=incident,
+            channel_preference=(PREFERRED, email),
+            key=f"demo-incident-checkout:{key}",
+        )
+    outreach_send(
+        customer=customers["priya"],
+        purpose=PURPOSE_SURVEY,
+        template=survey,
+        context={"agent.name": "Bob", "survey.url": "https://demo.example/survey/priya"},
+        channel_preference=(email,),
+        key="demo-survey:priya",
+        ticket=solved,
     )
