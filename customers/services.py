@@ -16,7 +16,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from agents.selectors import user_is_admin
-from customers.models import ContextEvent, Customer, CustomerIdentity, CustomerMerge
+from customers.models import ContextEvent, Customer, CustomerIdentity, CustomerMerge, EmailSubscription
 from customers.types import IdentityInput
 from helpdesk.errors import Conflict, NotFound
 from tickets.models import Ticket
@@ -324,7 +324,9 @@ MERGE_MOVED_MODELS = (
     ("context_events", "customers.ContextEvent"),
     ("chat_visitors", "chat.ChatVisitor"),
 )
-MERGE_PROFILE_FIELDS = ("name", "company", "plan", "locale", "time_zone", "lifetime_value")
+MERGE_PROFILE_FIELDS = ("name", "company", "plan", "locale", "time_zone", "lifetime_value", "preferred_channel_id")
+# Profile fields whose blank is None rather than "".
+_NULLABLE_PROFILE_FIELDS = ("lifetime_value", "preferred_channel_id")
 
 
 @transaction.atomic
@@ -394,6 +396,9 @@ def customer_merge(*, source: Customer, target: Customer, actor: Actor) -> Custo
     if repointed:
         Customer.objects.filter(pk__in=repointed).update(merged_into=target)
     moved["repointed_customers"] = repointed
+    moved["email_subscriptions"], moved["email_subscriptions_overridden"] = _email_subscriptions_merge(
+        source=source, target=target
+    )
 
     filled = {}
     for field in MERGE_PROFILE_FIELDS:
@@ -467,12 +472,13 @@ def customer_merge_undo(*, merge: CustomerMerge, actor: Actor) -> CustomerMerge:
         CustomerIdentity.objects.filter(pk__in=moved["primary_identities"], customer=source).update(is_primary=True)
     if moved.get("repointed_customers"):
         Customer.objects.filter(pk__in=moved["repointed_customers"], merged_into=target).update(merged_into=source)
+    _email_subscriptions_unmerge(moved=moved, source=source, target=target)
 
     changed = []
     for field, value in (moved.get("filled_fields") or {}).items():
         # Only what the merge put there and nobody changed since.
         if _jsonable(getattr(target, field)) == value:
-            setattr(target, field, None if field == "lifetime_value" else "")
+            setattr(target, field, None if field in _NULLABLE_PROFILE_FIELDS else "")
             changed.append(field)
     attributes = dict(target.attributes or {})
     for key, value in (moved.get("attributes_added") or {}).items():
@@ -534,6 +540,38 @@ def _merge_access_check(*, actor: Actor, customer_ids: list[int]) -> None:
 
 def _label(customer: Customer) -> str:
     return f"Customer {customer.pk}" + (f" ({customer.name})" if customer.name else "")
+
+
+def _email_subscriptions_merge(*, source: Customer, target: Customer) -> tuple[list[int], list[dict]]:
+    """One person's email consent after a merge: a purpose only the source decided moves to the target with its
+    row; for a purpose both decided differently, the later decision stands (an unsubscribe by link after an
+    agent's "subscribed" is not lost). Returns the moved row ids and, for undo, each target row overridden with
+    what it was."""
+    targets = {row.purpose: row for row in EmailSubscription.objects.select_for_update().filter(customer=target)}
+    moved, overridden = [], []
+    for row in EmailSubscription.objects.select_for_update().filter(customer=source).order_by("pk"):
+        existing = targets.get(row.purpose)
+        if existing is None:
+            moved.append(row.pk)
+        elif existing.is_subscribed != row.is_subscribed and row.updated_at > existing.updated_at:
+            overridden.append({"id": existing.pk, "is_subscribed": existing.is_subscribed, "source": existing.source})
+            EmailSubscription.objects.filter(pk=existing.pk).update(
+                is_subscribed=row.is_subscribed, source=row.source, updated_at=timezone.now()
+            )
+    if moved:
+        EmailSubscription.objects.filter(pk__in=moved).update(customer=target)
+    return moved, overridden
+
+
+def _email_subscriptions_unmerge(*, moved: dict, source: Customer, target: Customer) -> None:
+    ids = moved.get("email_subscriptions") or []
+    if ids:
+        EmailSubscription.objects.filter(pk__in=ids, customer=target).update(customer=source)
+    for row in moved.get("email_subscriptions_overridden") or []:
+        # Only what the merge set and nobody changed since.
+        EmailSubscription.objects.filter(pk=row["id"], customer=target, is_subscribed=not row["is_subscribed"]).update(
+            is_subscribed=row["is_subscribed"], source=row["source"], updated_at=timezone.now()
+        )
 
 
 def _is_blank(value) -> bool:

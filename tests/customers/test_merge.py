@@ -1,5 +1,6 @@
 """customer_merge and customer_merge_undo: what moves, what is recorded, what comes back, and what is refused."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -8,7 +9,7 @@ from django.utils import timezone
 from channels_app.models import Channel
 from channels_app.types import InboundIdentity, InboundMessage
 from chat.models import ChatVisitor
-from customers.models import ContextEvent, Customer, CustomerIdentity, CustomerMerge
+from customers.models import ContextEvent, Customer, CustomerIdentity, CustomerMerge, EmailSubscription
 from customers.services import customer_merge, customer_merge_undo, customer_resolve
 from customers.types import IdentityInput
 from helpdesk.errors import Conflict, NotFound
@@ -80,7 +81,13 @@ def source(email_channel) -> dict:
     event = TimelineEventFactory(ticket=ticket)
     order = ContextEventFactory(customer=customer, type="order.placed", source="shop", external_id="A-7")
     cart = ContextEventFactory(customer=customer, type="cart.updated", source="shop", external_id="cart-1")
-    visitor = ChatVisitor.objects.create(channel=ChannelFactory(kind=Channel.Kind.CHAT), customer=customer)
+    chat = ChannelFactory(kind=Channel.Kind.CHAT)
+    visitor = ChatVisitor.objects.create(channel=chat, customer=customer)
+    customer.preferred_channel = chat
+    customer.save(update_fields=["preferred_channel"])
+    unsubscribed = EmailSubscription.objects.create(
+        customer=customer, purpose="survey", is_subscribed=False, source=EmailSubscription.Source.UNSUBSCRIBE_LINK
+    )
     return {
         "customer": customer,
         "identities": sorted([email.pk, phone.pk]),
@@ -91,6 +98,8 @@ def source(email_channel) -> dict:
         "order": order,
         "cart": cart,
         "visitor": visitor,
+        "chat": chat,
+        "unsubscribed": unsubscribed,
     }
 
 
@@ -116,11 +125,14 @@ def test_merge_moves_every_row_and_records_exactly_which(source, target, actor, 
         "context_events_kept": [source["cart"].pk],
         "primary_identities": source["primary"],
         "repointed_customers": [],
+        "email_subscriptions": [source["unsubscribed"].pk],
+        "email_subscriptions_overridden": [],
         "filled_fields": {
             "company": "Acme",
             "plan": "enterprise",
             "time_zone": "Europe/Madrid",
             "lifetime_value": "1250.50",
+            "preferred_channel_id": source["chat"].pk,
         },
         "attributes_added": {"vip": True},
     }
@@ -155,6 +167,7 @@ def test_merge_moves_every_row_and_records_exactly_which(source, target, actor, 
         "locale": "en-US",
         "time_zone": "Europe/Madrid",
         "lifetime_value": "1250.50",
+        "preferred_channel_id": source["chat"].pk,
         "attributes": {"shared": "source", "vip": True},
     }
     assert (merge.source_id, merge.target_id, merge.actor_id, merge.undone_at) == (
@@ -392,3 +405,47 @@ def test_an_agent_may_not_undo_a_merge_that_moved_another_teams_ticket():
 
     assert Ticket.objects.get(pk=hidden.pk).customer_id == target.pk
     assert CustomerMerge.objects.get().undone_at is None
+
+
+def test_a_merge_keeps_the_persons_email_consent_and_undo_gives_it_back(source, target, actor):
+    customer = source["customer"]
+    # Both records decided on incidents: the target's agent-set "subscribed" is older than the source's unsubscribe.
+    older = EmailSubscription.objects.create(
+        customer=target, purpose="incident", is_subscribed=True, source=EmailSubscription.Source.AGENT
+    )
+    EmailSubscription.objects.filter(pk=older.pk).update(updated_at=timezone.now() - timedelta(days=1))
+    later = EmailSubscription.objects.create(
+        customer=customer, purpose="incident", is_subscribed=False, source=EmailSubscription.Source.UNSUBSCRIBE_LINK
+    )
+
+    merge = customer_merge(source=customer, target=target, actor=actor)
+
+    consent = dict(EmailSubscription.objects.filter(customer=target).values_list("purpose", "is_subscribed"))
+    assert consent == {"survey": False, "incident": False}
+    assert Customer.objects.get(pk=target.pk).preferred_channel_id == source["chat"].pk
+    assert merge.moved["email_subscriptions_overridden"] == [
+        {"id": older.pk, "is_subscribed": True, "source": EmailSubscription.Source.AGENT}
+    ]
+    assert EmailSubscription.objects.get(pk=later.pk).customer_id == customer.pk  # the source keeps its own row
+
+    customer_merge_undo(merge=merge, actor=actor)
+
+    assert dict(EmailSubscription.objects.filter(customer=target).values_list("purpose", "is_subscribed")) == {
+        "incident": True
+    }
+    assert EmailSubscription.objects.get(pk=source["unsubscribed"].pk).customer_id == customer.pk
+    assert Customer.objects.get(pk=target.pk).preferred_channel_id is None
+    assert Customer.objects.get(pk=customer.pk).preferred_channel_id == source["chat"].pk
+
+
+def test_a_newer_subscription_on_the_target_is_not_overridden_by_an_older_unsubscribe(source, target, actor):
+    customer = source["customer"]
+    EmailSubscription.objects.filter(pk=source["unsubscribed"].pk).update(updated_at=timezone.now() - timedelta(days=1))
+    EmailSubscription.objects.create(
+        customer=target, purpose="survey", is_subscribed=True, source=EmailSubscription.Source.AGENT
+    )
+
+    merge = customer_merge(source=customer, target=target, actor=actor)
+
+    assert EmailSubscription.objects.get(customer=target, purpose="survey").is_subscribed is True
+    assert (merge.moved["email_subscriptions"], merge.moved["email_subscriptions_overridden"]) == ([], [])
