@@ -99,6 +99,8 @@ def chat_message_data(*, message: Message, channel: Channel) -> dict:
         "text": message.text,
         "created_at": _DATETIME.to_representation(message.created_at),
         "author_name": author_name,
+        # A message the desk wrote first (a notice, an outage, a survey) shows as a card, labelled by its purpose.
+        "card": _card_purpose(message),
         "attachments": [
             {
                 "id": attachment.pk,
@@ -194,3 +196,9 @@ def ticket_visitor_groups(*, ticket_id: int, customer_id: int) -> list[str]:
         "public_id", flat=True
     )
     return [visitor_group(public_id) for public_id in public_ids]
+
+
+def _card_purpose(message: Message) -> str:
+    outreach = (message.metadata or {}).get("outreach") if message.direction == Message.Direction.OUTBOUND else None
+    purpose = outreach.get("purpose") if isinstance(outreach, dict) else None
+    return purpose if isinstance(purpose, str) else ""

@@ -94,6 +94,11 @@ class ChatMessageSerializer(serializers.Serializer):
     text = serializers.CharField()
     created_at = serializers.DateTimeField()
     author_name = serializers.CharField()
+    card = serializers.CharField(
+        help_text="The purpose (notice, incident, survey) of a message the desk wrote first, shown as a card; "
+        "empty for a conversation's messages.",
+        allow_blank=True,
+    )
     attachments = AttachmentSerializer(many=True)
 
 

@@ -84,6 +84,7 @@ def test_visitor_receives_the_agent_reply_once_it_commits(chat_channel):
                 "text": "It left this morning.",
                 "created_at": pushed["message"]["created_at"],
                 "author_name": "Dora",
+                "card": "",
                 "attachments": [],
             },
         }

@@ -240,6 +240,7 @@ def test_message_is_stored_raw_then_taken_in(visitor_widget):
         "text": "Where is my parcel?",
         "created_at": response.json()["created_at"],
         "author_name": "",
+        "card": "",
         "attachments": [],
     }
     assert (message.customer_id, message.channel_id) == (visitor.customer_id, visitor.channel_id)

@@ -20,11 +20,14 @@ from playwright.sync_api import expect
 from websockets.sync.client import connect as websocket_connect
 
 from agents.services import api_token_create
+from channels_app.adapters.base import PURPOSE_INCIDENT
 from channels_app.models import Channel
 from chat.channel_cache import chat_channel_cache_clear
 from chat.embed import widget_script_url
 from chat.models import ChatVisitor
 from chat.tokens import identity_hmac_compute
+from outreach.services.send import outreach_send
+from outreach.services.templates import outreach_template_create
 from tests.e2e.conftest import orm
 from tests.factories import AgentFactory, ChannelFactory
 from tickets.models import Message
@@ -508,4 +511,44 @@ def test_after_a_dropped_connection_the_widget_catches_up_over_rest(desk, playwr
     expect(page.locator(".msg.out .text")).to_have_text(["Yes, sorry, we were away."], timeout=30_000)
     expect(page.get_by_role("status")).to_be_hidden(timeout=WAIT_MS)
     assert bubble_texts(page, "in") == ["Are you there?"]
+    page.close()
+
+
+def send_outage_notice(desk) -> str:
+    """The desk writes first to the widget's visitor (an outage notice), through the outreach service."""
+    visitor = ChatVisitor.objects.select_related("customer").get(channel=desk["chat"])
+    template = outreach_template_create(
+        name="Checkout outage",
+        purpose=PURPOSE_INCIDENT,
+        chat_text="{{ incident.title }}: {{ incident.update }}",
+    )
+    result = outreach_send(
+        customer=visitor.customer,
+        purpose=PURPOSE_INCIDENT,
+        template=template,
+        context={"incident.title": "Checkout is slow", "incident.update": "No order is lost; we are on it."},
+        channel_preference=[desk["chat"]],
+        key="e2e-incident:1",
+    )
+    return result.status
+
+
+def test_a_notice_the_desk_writes_first_shows_as_a_card_in_the_widget(desk, playwright_browser, tmp_path):
+    # Given a visitor on the widget who has written once
+    page = playwright_browser.new_page(locale="en-US", viewport={"width": 1024, "height": 800})
+    page.goto(desk["host"].origin + "/")
+    open_widget(page)
+    composer = page.get_by_role("textbox", name="Your message")
+    composer.fill("Is checkout working?")
+    composer.press("Enter")
+    expect(page.locator(".msg.in .text")).to_have_text(["Is checkout working?"], timeout=WAIT_MS)
+
+    # When the desk sends an outage notice while they are on the widget
+    assert orm(send_outage_notice, desk) == "sent"
+
+    # Then it arrives live as a card labelled with its purpose, its text as text
+    card = page.locator(".msg.out.card")
+    expect(card.locator(".card-title")).to_have_text("Service status", timeout=WAIT_MS)
+    expect(card.locator(".text")).to_have_text("Checkout is slow: No order is lost; we are on it.")
+    page.screenshot(path=str(tmp_path / "widget-card-1024.png"))
     page.close()

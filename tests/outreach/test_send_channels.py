@@ -9,6 +9,7 @@ from django.urls import reverse
 from channels_app.models import Delivery
 from channels_app.types import InboundIdentity, InboundMessage
 from chat.models import ChatVisitor
+from chat.selectors import chat_message_data
 from outreach.models import OutreachMessage
 from outreach.services.send import outreach_send
 from realtime.presence import presence_leave, visitor_presence_join
@@ -141,6 +142,8 @@ def test_a_notice_to_a_visitor_on_the_widget_is_a_chat_card(chat_channel, custom
     message = Message.objects.get(pk=result.message_id)
     assert (message.text, message.html, message.identity_id) == ("Your ticket is now with Billing.", "", identity.pk)
     assert "list_unsubscribe" not in message.metadata
+    # The widget gets it as a card labelled by its purpose, over REST and the websocket alike.
+    assert chat_message_data(message=message, channel=chat_channel)["card"] == "notice"
 
 
 def test_the_customers_answer_to_a_desk_started_email_reopens_its_ticket(

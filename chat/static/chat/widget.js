@@ -52,10 +52,16 @@
   // --- Texts ----------------------------------------------------------------------------------------------------
   // English is complete; other languages may leave keys out (English is used for those). The channel's config
   // `texts` overrides any key, either flat ({"send": "Go"}) or per language ({"fr": {"send": "Envoyer"}}).
+  // The purposes a desk-started message may have (chat_message_data's "card"): each has its card_<purpose> label.
+  var CARD_PURPOSES = ["notice", "incident", "survey"];
+
   var TEXTS = {
     en: {
       launcher: "Chat with us",
       launcherUnread: "Chat with us ({count} unread)",
+      card_notice: "Update",
+      card_incident: "Service status",
+      card_survey: "Quick question",
       closeChat: "Close chat",
       online: "We're online",
       away: "We're away right now",
@@ -94,6 +100,9 @@
     fr: {
       launcher: "Discuter avec nous",
       launcherUnread: "Discuter avec nous ({count} non lus)",
+      card_notice: "Information",
+      card_incident: "État du service",
+      card_survey: "Une petite question",
       closeChat: "Fermer le chat",
       online: "Nous sommes en ligne",
       away: "Nous sommes absents pour le moment",
@@ -132,6 +141,9 @@
     de: {
       launcher: "Mit uns chatten",
       launcherUnread: "Mit uns chatten ({count} ungelesen)",
+      card_notice: "Neuigkeit",
+      card_incident: "Dienststatus",
+      card_survey: "Kurze Frage",
       closeChat: "Chat schließen",
       online: "Wir sind online",
       away: "Wir sind gerade nicht da",
@@ -453,6 +465,9 @@
     ".out .bubble{background:#fff;border:1px solid #e5e7eb;border-bottom-left-radius:4px}",
     ".meta{font-size:11px;color:#6b7280;margin:2px 4px 0}",
     ".pending .bubble{opacity:.6}",
+    ".card{max-width:92%}",
+    ".card .bubble{background:#eff6ff;border:1px solid #bfdbfe;border-left:4px solid var(--accent);border-radius:10px}",
+    ".card-title{display:block;margin-bottom:4px;font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:#1e3a8a}",
     ".att{display:block;margin-top:4px;color:inherit;text-decoration:underline;background:none;border:0;padding:0;cursor:pointer;text-align:left}",
     ".att img{max-width:220px;max-height:200px;border-radius:8px;display:block}",
     ".typing{min-height:20px;padding:0 14px;font-size:12px;color:#6b7280;background:#f9fafb}",
@@ -877,7 +892,9 @@
   function messageElement(message, isPending) {
     var fromVisitor = message.direction === "inbound";
     var author = fromVisitor ? t("you") : message.author_name || t("agent");
+    var card = CARD_PURPOSES.indexOf(message.card) >= 0 ? message.card : "";
     var bubble = el("div", { class: "bubble" }, [
+      card ? el("strong", { class: "card-title", text: t("card_" + card) }) : null,
       el("span", { class: "sr", text: author + ": " }),
       el("span", { class: "text", text: message.text || "" }),
     ]);
@@ -887,7 +904,7 @@
     var meta = el("div", { class: "meta" });
     meta.textContent = isPending ? t("sending") : (fromVisitor ? "" : author + " · ") + timeText(message.created_at);
     return el("div", {
-      class: "msg " + (fromVisitor ? "in" : "out") + (isPending ? " pending" : ""),
+      class: "msg " + (fromVisitor ? "in" : "out") + (isPending ? " pending" : "") + (card ? " card" : ""),
       "data-id": message.id ? String(message.id) : false,
     }, [bubble, meta]);
   }
