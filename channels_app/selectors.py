@@ -84,3 +84,12 @@ def imap_channel_ids() -> list[int]:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
+
+
+def own_email_addresses() -> list[str]:
+    """Every email channel's address: mail from one of them is the desk writing to itself (a loop, a forward)."""
+    return list(Channel.objects.filter(kind=Channel.Kind.EMAIL).values_list("address", flat=True))
+
+
+def is_own_email_address(address: str) -> bool:
+    return Channel.objects.filter(kind=Channel.Kind.EMAIL, address__iexact=address).exists()

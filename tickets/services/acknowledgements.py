@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from channels_app.adapters.registry import capabilities_for
 from channels_app.models import Channel
+from channels_app.selectors import is_own_email_address
 from channels_app.services.deliveries import delivery_create
 from customers.models import Customer, CustomerIdentity
 from tickets.models import Message
@@ -119,7 +120,7 @@ def _suppressed_reason(inbound: Message, *, channel: Channel, options: dict) -> 
         return "no email address to answer"
     if not channel.is_active:
         return "channel disabled"
-    if Channel.objects.filter(kind=Channel.Kind.EMAIL, address__iexact=identity.value).exists():
+    if is_own_email_address(identity.value):
         return "sender is one of our own addresses"
     hours = _interval_hours(options)
     recent = Message.objects.filter(

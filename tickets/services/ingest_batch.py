@@ -21,6 +21,7 @@ from django.db.models import Case, CharField, F, Q, Value, When
 from django.utils import timezone
 
 from channels_app.models import Channel
+from channels_app.selectors import own_email_addresses
 from channels_app.types import InboundMessage
 from customers.identities import normalise_identity
 from customers.models import Customer
@@ -201,7 +202,7 @@ def our_email_addresses() -> list[str]:
     batch = _current.get()
     if batch is not None and batch.our_email_addresses is not None:
         return batch.our_email_addresses
-    addresses = list(Channel.objects.filter(kind=Channel.Kind.EMAIL).values_list("address", flat=True))
+    addresses = own_email_addresses()
     if batch is not None:
         batch.our_email_addresses = addresses
     return addresses
