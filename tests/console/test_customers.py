@@ -20,6 +20,7 @@ from tests.factories import (
     MessageFactory,
     TeamFactory,
     TicketFactory,
+    TimelineEventFactory,
 )
 from tickets.models import Ticket
 from timeline.models import TimelineEvent
@@ -479,3 +480,16 @@ def test_an_admin_merges_customers_whatever_team_their_tickets_are(console_admin
 
     assert response.status_code == 302
     assert Ticket.objects.get(pk=hidden.pk).customer_id == target.pk
+
+
+def test_the_timeline_says_on_which_channel_a_ticket_was_opened_not_its_raw_parameters(console_client):
+    customer = CustomerFactory()
+    ticket = TicketFactory(customer=customer)
+    TimelineEventFactory(
+        ticket=ticket, customer=customer, type="ticket_created", params={"channel_id": 7, "channel_kind": "email"}
+    )
+
+    page = console_client.get(f"/console/customers/{customer.pk}/").content.decode()
+
+    assert 'Ticket created</span>:\n  <span class="event-params">by email</span>' in page
+    assert "channel_id" not in page
