@@ -326,6 +326,9 @@ EMAIL_WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS = env.int("EMAIL_WEBHOOK_TIMESTAMP_TOL
 # How long a provider keeps retrying a post we refused with a retryable error (Mailgun: 8 hours, with its original
 # timestamp and token); its token is remembered that long, so the retry is taken past the tolerance.
 EMAIL_WEBHOOK_RETRY_WINDOW_SECONDS = env.int("EMAIL_WEBHOOK_RETRY_WINDOW_SECONDS", default=9 * 3600)
+# An SES post's SNS Timestamp may be this far from our clock: SNS retries a notification with its original
+# Timestamp for up to an hour (its HTTP delivery policy's limit), plus clock skew.
+EMAIL_WEBHOOK_SNS_TOLERANCE_SECONDS = env.int("EMAIL_WEBHOOK_SNS_TOLERANCE_SECONDS", default=3600 + 300)
 # Largest request body for email over HTTP (the webhooks and POST /api/v1/channels/{id}/email/raw). Above the
 # parser's MAX_EMAIL_BYTES on purpose: a message up to this size is stored raw, then quarantined with its size.
 INBOUND_EMAIL_MAX_BODY_BYTES = env.int("INBOUND_EMAIL_MAX_BODY_BYTES", default=64 * 1024 * 1024)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from channels_app.models import Channel
+from tests.channels_app.sns_signing import sns_signed
 from tests.factories import ChannelFactory
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -83,8 +84,11 @@ def mailgun_mime_fields(*, recipient: str = "support@desk.example", body_mime: s
     return fields
 
 
-def sns_post(post, notification: dict, **headers):
-    """POST an SNS message with the headers SNS sends (text/plain JSON body)."""
+def sns_post(post, notification: dict, *, sign: bool = True, **headers):
+    """POST an SNS message with the headers SNS sends (text/plain JSON body), signed as SNS signs it unless
+    ``sign`` is false (a test of what is not signed)."""
+    if sign:
+        notification = sns_signed(notification)
     return post(
         SES_URL,
         json.dumps(notification),

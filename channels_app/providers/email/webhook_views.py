@@ -25,6 +25,7 @@ from anymail.webhooks.mailgun import MailgunInboundWebhookView
 from anymail.webhooks.postmark import PostmarkInboundWebhookView
 from anymail.webhooks.sendgrid import SendGridInboundWebhookView
 from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import transaction
 from django.http import JsonResponse
@@ -32,6 +33,11 @@ from django.http.multipartparser import MultiPartParserError
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 
+from channels_app.providers.email.sns_signature import (
+    SnsCertificateUnavailable,
+    SnsSignatureError,
+    sns_signature_verify,
+)
 from channels_app.providers.email.webhooks import (
     MAILGUN_SIGNATURE_FIELDS,
     NoChannelForRecipient,
@@ -258,8 +264,8 @@ class SendGridInboundEmailView(_InboundEmailView, _WebhookSecretRequired, SendGr
 
 class AmazonSESInboundEmailView(_InboundEmailView, _WebhookSecretRequired, AmazonSESInboundWebhookView):
     """SES receipt rules with an SNS action (the message in the notification, up to 150 KB). Not the S3 action:
-    fetching from S3 needs AWS calls inside the request. anymail does not verify SNS signatures; the basic-auth
-    secret (and our optional topic allow-list) is what authenticates a post."""
+    fetching from S3 needs AWS calls inside the request. A post needs the basic-auth secret, a topic on our
+    optional allow-list, and SNS's signature with a recent Timestamp (``sns_signature``: anymail checks none)."""
 
     def validate_request(self, request):
         try:
@@ -271,6 +277,12 @@ class AmazonSESInboundEmailView(_InboundEmailView, _WebhookSecretRequired, Amazo
         topics = get_anymail_setting("inbound_topic_arns", esp_name=self.esp_name, default=[])
         if topics and sns_message.get("TopicArn") not in topics:
             raise AnymailWebhookValidationFailure("SNS message from a topic not in AMAZON_SES_INBOUND_TOPIC_ARNS")
+        try:
+            sns_signature_verify(sns_message, tolerance_seconds=settings.EMAIL_WEBHOOK_SNS_TOLERANCE_SECONDS)
+        except SnsSignatureError as exc:
+            raise AnymailWebhookValidationFailure(str(exc)) from exc
+        except SnsCertificateUnavailable as exc:
+            raise ProviderUnreachable(str(exc)) from exc
 
     def auto_confirm_sns_subscription(self, sns_message):
         topic_arn, token = sns_message.get("TopicArn"), sns_message.get("Token")

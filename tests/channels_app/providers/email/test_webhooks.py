@@ -24,6 +24,7 @@ from botocore.stub import Stubber
 from channels_app.models import Channel, InboundEvent
 from channels_app.providers.email import webhook_views
 from customers.models import CustomerIdentity
+from tests.channels_app.sns_signing import sns_signed
 from tests.factories import ChannelFactory
 from tickets.models import Message, Ticket
 
@@ -435,7 +436,9 @@ def sns_notification(raw: bytes, *, encoding="BASE64", action_type="SNS", recipi
     }
 
 
-def post_sns(post, notification: dict, **headers):
+def post_sns(post, notification: dict, *, sign: bool = True, **headers):
+    if sign:
+        notification = sns_signed(notification)
     return post(
         SES_URL,
         json.dumps(notification),
