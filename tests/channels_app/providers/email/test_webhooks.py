@@ -24,19 +24,27 @@ from botocore.stub import Stubber
 from channels_app.models import Channel, InboundEvent
 from channels_app.providers.email import webhook_views
 from customers.models import CustomerIdentity
-from tests.channels_app.sns_signing import sns_signed
+from tests.channels_app import email_webhook_posts
+from tests.channels_app.email_webhook_posts import (
+    MAILGUN_URL,
+    POSTMARK_URL,
+    SENDGRID_URL,
+    SIGNING_KEY,
+    basic_auth,
+    multipart,
+    sns_post,
+)
 from tests.factories import ChannelFactory
 from tickets.models import Message, Ticket
 
 pytestmark = pytest.mark.django_db
+anymail_settings, channel, post = (
+    email_webhook_posts.anymail_settings,
+    email_webhook_posts.channel,
+    email_webhook_posts.post,
+)
 
-SIGNING_KEY = "key-mailgun-signing-test"
-WEBHOOK_SECRET = "desk:s3cret-webhook"
 TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:ses-inbound"
-MAILGUN_URL = "/inbound/email/mailgun/inbound_mime/"
-POSTMARK_URL = "/inbound/email/postmark/inbound/"
-SENDGRID_URL = "/inbound/email/sendgrid/inbound/"
-SES_URL = "/inbound/email/amazon_ses/inbound/"
 
 
 def raw_email(*, message_id="<m1@mail.example>", to="support@desk.example", charset="iso-8859-1") -> bytes:
@@ -54,50 +62,6 @@ def raw_email(*, message_id="<m1@mail.example>", to="support@desk.example", char
         b"Content-Transfer-Encoding: 8bit\r\n"
         b"\r\n" + body
     )
-
-
-def multipart(fields: dict[str, str | bytes]) -> tuple[bytes, str]:
-    boundary = b"------------------------9d1d2a7c1f3e4b5a"
-    body = b""
-    for name, value in fields.items():
-        value = value.encode() if isinstance(value, str) else value
-        body += b"--" + boundary + b'\r\nContent-Disposition: form-data; name="' + name.encode() + b'"\r\n\r\n'
-        body += value + b"\r\n"
-    body += b"--" + boundary + b"--\r\n"
-    return body, "multipart/form-data; boundary=" + boundary.decode()
-
-
-def basic_auth(credentials: str = WEBHOOK_SECRET) -> dict:
-    return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(credentials.encode()).decode()}
-
-
-@pytest.fixture(autouse=True)
-def anymail_settings(settings):
-    settings.ANYMAIL = {
-        "WEBHOOK_SECRET": [WEBHOOK_SECRET],
-        "MAILGUN_WEBHOOK_SIGNING_KEY": SIGNING_KEY,
-        "AMAZON_SES_AUTO_CONFIRM_SNS_SUBSCRIPTIONS": True,
-        "AMAZON_SES_INBOUND_TOPIC_ARNS": [],
-    }
-    return settings
-
-
-@pytest.fixture
-def channel():
-    return ChannelFactory(
-        kind=Channel.Kind.EMAIL, name="Support", address="support@desk.example", continue_open_ticket=False
-    )
-
-
-@pytest.fixture
-def post(client, django_capture_on_commit_callbacks):
-    """Posts like the provider, running the on-commit processing task (eager Celery) as a real commit would."""
-
-    def post(url, body, content_type, **headers):
-        with django_capture_on_commit_callbacks(execute=True):
-            return client.generic("POST", url, body, content_type=content_type, **headers)
-
-    return post
 
 
 # --- Mailgun ------------------------------------------------------------------------------------------------------
@@ -238,7 +202,7 @@ def test_a_message_anymail_cannot_parse_is_still_stored_raw(provider, post, chan
     elif provider == "sendgrid":
         response = post(SENDGRID_URL, *multipart(_without_none(_sendgrid_fields(raw))), **basic_auth())
     else:
-        response = post_sns(post, sns_notification(raw), **basic_auth())
+        response = sns_post(post, sns_notification(raw), **basic_auth())
 
     assert response.status_code == 200
     assert_ingested(channel, raw)
@@ -436,25 +400,11 @@ def sns_notification(raw: bytes, *, encoding="BASE64", action_type="SNS", recipi
     }
 
 
-def post_sns(post, notification: dict, *, sign: bool = True, **headers):
-    if sign:
-        notification = sns_signed(notification)
-    return post(
-        SES_URL,
-        json.dumps(notification),
-        "text/plain; charset=UTF-8",
-        HTTP_X_AMZ_SNS_MESSAGE_TYPE=notification["Type"],
-        HTTP_X_AMZ_SNS_MESSAGE_ID=notification["MessageId"],
-        HTTP_X_AMZ_SNS_TOPIC_ARN=notification["TopicArn"],
-        **headers,
-    )
-
-
 @pytest.mark.parametrize(("encoding", "charset"), [("BASE64", "iso-8859-1"), ("UTF8", "utf-8")])
 def test_ses_sns_content_is_stored_exactly(post, channel, encoding, charset):
     raw = raw_email(charset=charset)
 
-    response = post_sns(post, sns_notification(raw, encoding=encoding), **basic_auth())
+    response = sns_post(post, sns_notification(raw, encoding=encoding), **basic_auth())
 
     assert response.status_code == 200
     assert_ingested(channel, raw)
@@ -463,13 +413,13 @@ def test_ses_sns_content_is_stored_exactly(post, channel, encoding, charset):
 def test_ses_redelivered_notification_creates_one_event(post, channel):
     raw = raw_email()
     for _ in range(2):  # SNS retries with a new notification id
-        assert post_sns(post, sns_notification(raw), **basic_auth()).status_code == 200
+        assert sns_post(post, sns_notification(raw), **basic_auth()).status_code == 200
     assert InboundEvent.objects.count() == 1
     assert Message.objects.count() == 1
 
 
 def test_ses_without_credentials_gets_the_401_challenge_sns_needs(post, channel):
-    response = post_sns(post, sns_notification(raw_email()))
+    response = sns_post(post, sns_notification(raw_email()))
 
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Basic ")
@@ -477,21 +427,21 @@ def test_ses_without_credentials_gets_the_401_challenge_sns_needs(post, channel)
 
 
 def test_ses_wrong_credentials_are_refused(post, channel):
-    assert post_sns(post, sns_notification(raw_email()), **basic_auth("desk:nope")).status_code == 400
+    assert sns_post(post, sns_notification(raw_email()), **basic_auth("desk:nope")).status_code == 400
     assert not InboundEvent.objects.exists()
 
 
 def test_ses_notification_from_another_topic_is_refused_when_topics_are_listed(post, channel, settings):
     settings.ANYMAIL = {**settings.ANYMAIL, "AMAZON_SES_INBOUND_TOPIC_ARNS": ["arn:aws:sns:eu-west-1:1:other"]}
 
-    response = post_sns(post, sns_notification(raw_email()), **basic_auth())
+    response = sns_post(post, sns_notification(raw_email()), **basic_auth())
 
     assert response.status_code == 400
     assert not InboundEvent.objects.exists()
 
 
 def test_ses_s3_action_is_refused_with_its_reason(post, channel):
-    response = post_sns(post, sns_notification(raw_email(), action_type="S3"), **basic_auth())
+    response = sns_post(post, sns_notification(raw_email(), action_type="S3"), **basic_auth())
 
     assert response.status_code == 400
     assert "S3" in response.json()["detail"]
@@ -529,7 +479,7 @@ def test_ses_subscription_confirmation_is_confirmed_with_aws(post, channel, monk
     monkeypatch.setattr(webhook_views.AmazonSESInboundEmailView, "get_boto_client", client)
 
     with stubber:
-        response = post_sns(post, confirmation, **basic_auth())
+        response = sns_post(post, confirmation, **basic_auth())
         stubber.assert_no_pending_responses()
 
     assert response.status_code == 200
