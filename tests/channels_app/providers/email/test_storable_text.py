@@ -11,7 +11,8 @@ from rest_framework.test import APIClient
 from agents.models import ApiToken
 from agents.services import api_token_create
 from channels_app.models import Channel, InboundEvent
-from tests.channels_app.providers.email.test_webhooks import POSTMARK_URL, WEBHOOK_SECRET, basic_auth, postmark_payload
+from tests.channels_app.email_webhook_posts import POSTMARK_URL, WEBHOOK_SECRET, basic_auth
+from tests.channels_app.providers.email.test_webhooks import postmark_payload
 from tests.conftest import bearer, services_or_skip
 from tests.factories import ChannelFactory
 from tickets.models import Attachment, Message
